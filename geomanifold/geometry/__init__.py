@@ -1,0 +1,22 @@
+"""Embedded-manifold geometry (DESIGN.md §2)."""
+
+from .classical import Circle, Ellipse, FlatTorus, Graph, Helix, Sphere, Torus
+from .linear_basis import LinearBasisManifold
+from .local import LocalGeometry, SingularMetricError
+from .manifold import EmbeddedManifold
+from .pullback import PullbackManifold
+
+__all__ = [
+    "Circle",
+    "Ellipse",
+    "EmbeddedManifold",
+    "FlatTorus",
+    "Graph",
+    "Helix",
+    "LinearBasisManifold",
+    "LocalGeometry",
+    "PullbackManifold",
+    "SingularMetricError",
+    "Sphere",
+    "Torus",
+]

@@ -1,0 +1,229 @@
+"""Embedded manifolds: geometry derived from the immersion ``phi`` alone (DESIGN.md §2).
+
+A subclass sets ``dim`` (m, 1 to 3), implements ``phi(s): (..., m) -> (..., D)`` and optionally a
+``chart`` (default: all of ``R^m``). Everything else is derived matrix-free: derivative vectors by
+nested forward-mode jvps (:func:`geomanifold.jets.jet`), their Gram matrix, then ``m × m`` algebra
+in :class:`~geomanifold.geometry.local.LocalGeometry`. Subclasses with structure (the linear-basis
+manifold) override :meth:`EmbeddedManifold.jet_gram` only.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from itertools import chain
+
+import torch
+from torch import Tensor, nn
+
+from ..chart import Chart, as_points
+from ..jets import jet
+from . import geodesics
+from .local import LocalGeometry
+
+__all__ = ["EmbeddedManifold"]
+
+
+class EmbeddedManifold(nn.Module):
+    """A smooth map ``phi: U ⊂ R^m -> R^D`` and the geometry it induces.
+
+    Shapes: chart points ``s`` are ``(..., m)``; all results are batched over ``...``.
+    Device and dtype follow ``s`` (which must match the manifold's parameters, if any).
+    Numbers, lists and arrays are converted to float64 tensors.
+    """
+
+    dim: int
+
+    def __init__(self, chart: Chart | None = None):
+        super().__init__()
+        if chart is not None:
+            if chart.dim != self.dim:
+                raise ValueError(f"chart has {chart.dim} coordinates but dim = {self.dim}")
+            self.chart = chart
+
+    @property
+    def chart(self) -> Chart:
+        """The chart domain; all of ``R^m`` unless the subclass or constructor says otherwise."""
+        return self.__dict__.get("_chart") or Chart.euclidean(self.dim)
+
+    @chart.setter
+    def chart(self, chart: Chart) -> None:
+        self.__dict__["_chart"] = chart
+
+    @abstractmethod
+    def phi(self, s: Tensor) -> Tensor:
+        """The immersion: ``(..., m) -> (..., D)``, acting independently on each point."""
+
+    # ----------------------------------------------------------------- input handling
+    def _reference(self) -> Tensor | None:
+        """The first parameter or buffer (its dtype and device rule), or None."""
+        return next(chain(self.parameters(), self.buffers()), None)
+
+    def points(self, s, name: str = "s") -> Tensor:
+        """Validate chart points: shape ``(..., m)``, finite, in the domain, dtype/device of the manifold."""
+        ref = self._reference()
+        s = self.chart.validate(s, name, dtype=None if ref is None else ref.dtype)
+        if ref is not None and s.device != ref.device:
+            raise ValueError(
+                f"{name} is on {s.device} but the manifold's tensors are on {ref.device}; "
+                f"move {name} with .to({str(ref.device)!r})"
+            )
+        return s
+
+    def tangent(self, v, s: Tensor, name: str = "v") -> Tensor:
+        """Validate chart tangent vectors ``(..., m)`` against points ``s`` (broadcastable)."""
+        v = as_points(v, name, dtype=s.dtype).to(s.device)
+        if v.ndim == 0 or v.shape[-1] != self.dim:
+            raise ValueError(f"{name} must have shape (..., {self.dim}), got {tuple(v.shape)}")
+        if not torch.isfinite(v).all():
+            raise ValueError(f"{name} contains NaN or Inf")
+        return v
+
+    # ----------------------------------------------------------------- derivatives
+    def point(self, s) -> Tensor:
+        """``phi(s)``: ``(..., m) -> (..., D)``."""
+        return self.phi(self.points(s))
+
+    def jet(self, s: Tensor, order: int) -> Tensor:
+        """Derivative vectors of ``phi`` for every multi-index up to ``order``: ``(..., n, D)``."""
+        return jet(self.phi, s, order)
+
+    def jet_gram(self, s: Tensor, order: int) -> Tensor:
+        """Ambient inner products of the jet vectors: ``(..., n, n)``."""
+        vectors = self.jet(s, order)
+        return vectors @ vectors.transpose(-1, -2)
+
+    def local_geometry(self, s, order: int = 2) -> LocalGeometry:
+        """All intrinsic quantities at ``s`` from one jet Gram (see :class:`LocalGeometry`)."""
+        s = self.points(s)
+        return LocalGeometry(s, self.jet_gram(s, order), order)
+
+    # ----------------------------------------------------------------- extrinsic
+    def tangent_basis(self, s) -> Tensor:
+        """Columns ``∂_i phi``: ``(..., D, m)``."""
+        return self.jet(self.points(s), 1)[..., 1:, :].transpose(-1, -2)
+
+    def second_fundamental_form(self, s) -> Tensor:
+        """``II_ij = ∂_i∂_j phi − Γ^k_ij ∂_k phi`` (normal part): ``(..., m, m, D)``."""
+        s = self.points(s)
+        vectors = self.jet(s, 2)
+        local = LocalGeometry(s, vectors @ vectors.transpose(-1, -2), 2)
+        m = self.dim
+        first = vectors[..., 1 : m + 1, :]
+        second = torch.stack(
+            [torch.stack([vectors[..., p, :] for p in row], dim=-2) for row in local._second],
+            dim=-3,
+        )
+        return second - torch.einsum("...kij,...kd->...ijd", local.christoffel, first)
+
+    def mean_curvature_vector(self, s) -> Tensor:
+        """``H = (1/m) g^{ij} II_ij``: ``(..., D)`` (length ``1/r`` on a sphere of radius r)."""
+        s = self.points(s)
+        ginv = self.local_geometry(s, 1).metric_inverse
+        return torch.einsum("...ij,...ijd->...d", ginv, self.second_fundamental_form(s)) / self.dim
+
+    # ----------------------------------------------------------------- intrinsic
+    def metric(self, s) -> Tensor:
+        """Induced metric ``g_ij = <∂_i phi, ∂_j phi>``: ``(..., m, m)``."""
+        return self.local_geometry(s, 1).metric
+
+    def metric_inverse(self, s) -> Tensor:
+        """``g^ij``: ``(..., m, m)``; raises ``SingularMetricError`` at singular points."""
+        return self.local_geometry(s, 1).metric_inverse
+
+    def volume_element(self, s) -> Tensor:
+        """``sqrt(det g)``: ``(...)``."""
+        return self.local_geometry(s, 1).volume_element
+
+    def volume(self, points: int = 64) -> Tensor:
+        """Total volume (length for curves, area for surfaces) by quadrature over the chart.
+
+        Gauss–Legendre on interval coordinates, the uniform rule on periodic ones, ``points``
+        nodes per coordinate. Needs a bounded chart.
+        """
+        ref = self._reference()
+        dtype = torch.float64 if ref is None else ref.dtype
+        nodes, weights = self.chart.quadrature(
+            points, dtype=dtype, device=None if ref is None else ref.device
+        )
+        return weights @ self.local_geometry(nodes, 1).volume_element
+
+    def christoffel(self, s) -> Tensor:
+        """``Γ^k_ij``: ``(..., m, m, m)`` indexed ``[..., k, i, j]``."""
+        return self.local_geometry(s, 2).christoffel
+
+    def riemann(self, s) -> Tensor:
+        """Fully covariant Riemann tensor (Gauss equation): ``(..., m, m, m, m)``."""
+        return self.local_geometry(s, 2).riemann
+
+    def ricci(self, s) -> Tensor:
+        """Ricci tensor ``R_jl = g^{ik} R_ijkl``: ``(..., m, m)``."""
+        return self.local_geometry(s, 2).ricci
+
+    def scalar_curvature(self, s) -> Tensor:
+        """Scalar curvature: ``(...)``."""
+        return self.local_geometry(s, 2).scalar_curvature
+
+    def gaussian_curvature(self, s) -> Tensor:
+        """Gaussian curvature (surfaces only): ``(...)``."""
+        return self.local_geometry(s, 2).gaussian_curvature
+
+    def sectional_curvature(self, s, u, v) -> Tensor:
+        """Sectional curvature of the plane spanned by chart vectors ``u, v: (..., m)``: ``(...)``."""
+        s = self.points(s)
+        return self.local_geometry(s, 2).sectional_curvature(self.tangent(u, s, "u"), self.tangent(v, s, "v"))
+
+    def curvature(self, s) -> Tensor:
+        """Curvature ``κ`` of a curve (m = 1): ``(...)``."""
+        return self.local_geometry(s, 2).curvature
+
+    def torsion(self, s) -> Tensor:
+        """Unsigned torsion ``|τ|`` of a curve (m = 1): ``(...)``."""
+        return self.local_geometry(s, 3).torsion
+
+    # ----------------------------------------------------------------- geodesics
+    def christoffel_field(self, s: Tensor) -> Tensor:
+        """``Γ^k_ij`` at points not checked against the chart, NaN where the metric is singular
+        (for integrators)."""
+        return LocalGeometry(s, self.jet_gram(s, 2), 2, singular="nan").christoffel
+
+    def exp(self, s, v, steps: int = 16) -> Tensor:
+        """Exponential map: the end ``γ(1)`` of the geodesic with ``γ(0) = s``, ``γ'(0) = v``.
+
+        Integrates ``s''^k + Γ^k_ij s'^i s'^j = 0`` in ``steps`` steps of an 8th-order Runge–Kutta method.
+        Shapes: ``s, v: (..., m)`` (broadcast) ``-> (..., m)``; periodic coordinates wrapped.
+        """
+        s = self.points(s)
+        return geodesics.exp(self, s, self.tangent(v, s), steps)
+
+    def geodesic(self, s, v, times: int = 65, steps: int = 16) -> Tensor:
+        """Points of the geodesic from ``s`` along ``v`` at ``times`` evenly spaced ``t ∈ [0, 1]``.
+
+        Shapes: ``s, v: (..., m)`` ``-> (times, ..., m)`` (not wrapped, so it plots continuously).
+        """
+        s = self.points(s)
+        return geodesics.trajectory(self, s, self.tangent(v, s), times, steps)
+
+    def log(self, s0, s1, steps: int = 16) -> Tensor:
+        """Initial velocity of the shortest geodesic from ``s0`` to ``s1``: ``(..., m)``.
+
+        Shooting (Newton on ``exp(s0, v) = s1``) from every wrap-around of the periodic
+        coordinates, with a path-energy minimisation as the starting guess where shooting from the
+        straight chart line fails; the shortest converged candidate wins.
+        """
+        s0, s1 = self.points(s0, "s0"), self.points(s1, "s1")
+        return geodesics.log(self, s0, s1, steps)
+
+    def distance(self, s0, s1, steps: int = 16) -> Tensor:
+        """Geodesic distance ``|log(s0, s1)|_g``: ``(...)``."""
+        s0 = self.points(s0, "s0")
+        v = self.log(s0, s1, steps)
+        g = self.metric(s0.expand_as(v))
+        return torch.einsum("...i,...ij,...j->...", v, g, v).clamp_min(0).sqrt()
+
+    def parallel_transport(self, s, v, w, steps: int = 16) -> Tensor:
+        """Transport the tangent vector ``w`` along the geodesic ``exp(s, t v)``, ``t ∈ [0, 1]``.
+
+        Integrates ``w'^k + Γ^k_ij s'^i w^j = 0`` with the geodesic. Shapes ``(..., m)``.
+        """
+        s = self.points(s)
+        return geodesics.transport(self, s, self.tangent(v, s), self.tangent(w, s, "w"), steps)
