@@ -19,7 +19,7 @@ demo: venv
 	$(BIN)/geomanifold demo
 
 test: venv
-	$(BIN)/ruff check geomanifold tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: venv
