@@ -20,7 +20,7 @@ from torch import Tensor
 from ..chart import Chart
 from ..jets import counts, multi_indices
 
-__all__ = ["Basis", "SingularGramError"]
+__all__ = ["Basis", "SingularGramError", "combine", "spd_inverse"]
 
 
 class SingularGramError(ValueError):
@@ -90,7 +90,7 @@ class Basis(ABC):
 
     def gram_inverse(self, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
         """``G⁻¹``, shape ``(K, K)``; raises :class:`SingularGramError` if ``G`` is not PD."""
-        return _spd_inverse(self.gram(dtype, device), f"the Gram matrix of {self!r}")
+        return spd_inverse(self.gram(dtype, device), f"the Gram matrix of {self!r}")
 
     def empirical_gram(self, s, ridge: float = 1e-3) -> Tensor:
         """``mean_i φ(s_i) φ(s_i)ᵀ + ridge · I`` over contexts ``s: (N, m)``, shape ``(K, K)``.
@@ -108,7 +108,7 @@ class Basis(ABC):
 
     def empirical_gram_inverse(self, s, ridge: float = 1e-3) -> Tensor:
         """Inverse of :meth:`empirical_gram`, ``(K, K)``; :class:`SingularGramError` if not PD."""
-        return _spd_inverse(self.empirical_gram(s, ridge), f"the empirical Gram matrix of {self!r}")
+        return spd_inverse(self.empirical_gram(s, ridge), f"the empirical Gram matrix of {self!r}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dim={self.dim}, size={self.size})"
@@ -120,9 +120,26 @@ def _check_int(name: str, value, minimum: int) -> None:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
-def _spd_inverse(matrix: Tensor, what: str) -> Tensor:
+def combine(coefficients: Tensor, points: Tensor) -> Tensor:
+    """``Σ_k c_k P_k``: ``(..., K), (K, *S) -> (..., *S)`` (one matrix product).
+
+    With basis values as coefficients this is ``W(s) = Σ_k φ_k(s) P_k``; with a ``(K, K)`` matrix
+    it mixes control points along dim 0, ``(M ⊗ I) P``.
+    """
+    flat = coefficients @ points.flatten(1)
+    return flat.reshape(*coefficients.shape[:-1], *points.shape[1:])
+
+
+def spd_inverse(matrix: Tensor, what: str) -> Tensor:
+    """Inverse of a symmetric positive definite ``(K, K)`` matrix by Cholesky.
+
+    Raises:
+        SingularGramError: ``matrix`` is not positive definite (``what`` names it in the message).
+    """
     factor, info = torch.linalg.cholesky_ex(matrix)
     if info.item() != 0:
-        raise SingularGramError(f"{what} is not positive definite; use a ridge or a smaller basis")
-    eye = torch.eye(matrix.shape[-1], dtype=matrix.dtype, device=matrix.device)
-    return torch.cholesky_solve(eye, factor)
+        raise SingularGramError(
+            f"{what} is not positive definite (Cholesky failed at column {info.item()}); "
+            "use a ridge or a smaller basis"
+        )
+    return torch.cholesky_inverse(factor)

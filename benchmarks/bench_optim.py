@@ -1,0 +1,133 @@
+"""Cost of the volume-constrained natural-gradient step (DESIGN.md §3) within a training step.
+
+An MLP 784-256-256-10 conditioned by a weight manifold (``WeightManifold``, one context per
+example, batch 256) with K = 2 (line), 3 (circle, Fourier(1)) and 9 (torus, Fourier(1) ⊗ Fourier(1))
+control points per tensor. Timed round-robin, medians after warm-up:
+
+- ``mix/step``: inside one training step (zero_grad, forward, cross-entropy, backward,
+  ``NaturalGradientPreconditioner.precondition_``, ``torch.optim.SGD`` with momentum 0.9), the
+  time of the ``G⁻¹`` mixing of every control-point gradient over the time of the whole step,
+  measured in the same step so the caches are as in training (target: under 5 %);
+- ``NaturalGradientSGD`` (chart and volume metrics) against the same step with plain
+  ``torch.optim.SGD``, and ``NaturalGradientAdam`` against ``torch.optim.Adam``.
+
+Prints ratios, asserts nothing. On a shared machine, ``--clock cpu --threads 1`` times the
+process's CPU time, which other processes do not inflate.
+
+    python benchmarks/bench_optim.py [--repeats 30] [--threads 2] [--clock wall|cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from geomanifold.bases import Fourier, Line, TensorProduct
+from geomanifold.conditioning import WeightManifold
+from geomanifold.optim import NaturalGradientAdam, NaturalGradientPreconditioner, NaturalGradientSGD
+
+BATCH = 256
+LR = 1e-3
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = time.perf_counter
+
+
+def mlp() -> nn.Module:
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
+    )
+
+
+def closures(
+    basis, x: torch.Tensor, y: torch.Tensor, s: torch.Tensor, mix_fractions: list[float]
+) -> dict[str, Callable[[], None]]:
+    """One training step per optimizer, each a closure; the preconditioned step appends the
+    fraction of its time spent mixing to ``mix_fractions``."""
+    model = WeightManifold(mlp(), basis, noise=0.1)
+    optimizers = {
+        "sgd": torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9),
+        "ng-sgd": NaturalGradientSGD(model.param_groups(), lr=LR, momentum=0.9),
+        "ng-sgd-volume": NaturalGradientSGD(model.param_groups(), lr=LR, momentum=0.9, metric="volume"),
+        "adam": torch.optim.Adam(model.parameters(), lr=LR),
+        "ng-adam": NaturalGradientAdam(model.param_groups(), lr=LR),
+    }
+
+    def train(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
+        def run() -> None:
+            optimizer.zero_grad()
+            F.cross_entropy(model(x, s), y).backward()
+            optimizer.step()
+
+        return run
+
+    preconditioner = NaturalGradientPreconditioner(model.param_groups())
+    sgd = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
+
+    def preconditioned() -> None:
+        start = clock()
+        sgd.zero_grad()
+        F.cross_entropy(model(x, s), y).backward()
+        before = clock()
+        preconditioner.precondition_()
+        after = clock()
+        sgd.step()
+        mix_fractions.append((after - before) / (clock() - start))
+
+    return {**{name: train(opt) for name, opt in optimizers.items()}, "preconditioned": preconditioned}
+
+
+def median_times(runs: dict[str, Callable[[], None]], repeats: int, warmup: int = 3) -> dict[str, float]:
+    """Median seconds per call, timing the closures round-robin so load affects all alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(warmup + repeats):
+        for name, run in runs.items():
+            start = clock()
+            run()
+            if r >= warmup:
+                times[name].append(clock() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
+    args = parser.parse_args()
+    global clock
+    clock = CLOCKS[args.clock]
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    bases = {"line": Line(), "circle": Fourier(1), "torus": TensorProduct(Fourier(1), Fourier(1))}
+    x = torch.randn(BATCH, 1, 28, 28)
+    y = torch.randint(0, 10, (BATCH,))
+    print(
+        f"MLP 784-256-256-10, batch {BATCH}, {torch.get_num_threads()} threads, "
+        f"{args.clock} clock, median of {args.repeats}"
+    )
+    header = (
+        f"{'basis':6} {'K':>2} | {'step ms':>8} {'mix/step':>8} | "
+        f"{'NG-SGD/SGD':>10} {'volume/SGD':>10} | {'NG-Adam/Adam':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, basis in bases.items():
+        fractions: list[float] = []
+        t = median_times(closures(basis, x, y, torch.rand(BATCH, basis.dim), fractions), args.repeats)
+        mix = statistics.median(fractions[-args.repeats :])
+        print(
+            f"{name:6} {basis.size:>2} | {1e3 * t['sgd']:8.2f} {100 * mix:7.2f}% | "
+            f"{t['ng-sgd'] / t['sgd']:10.3f} {t['ng-sgd-volume'] / t['sgd']:10.3f} | "
+            f"{t['ng-adam'] / t['adam']:12.3f}"
+        )
+    print("target: mix/step < 5 %")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Conditioning any existing model by a weight manifold ``W(s) = Σ_k φ_k(s) P_k`` (DESIGN.md §3).
+
+:class:`WeightManifold` converts a model; forward with one context per example through the
+basis-point decomposition (Linear, Conv, norm affines) or the grouped fallback (other layers),
+or with one shared context (fast path). :func:`calibrate_batchnorm` recomputes BatchNorm
+statistics at a context; :meth:`WeightManifold.export` gives a plain model at a context.
+"""
+
+from .batchnorm import calibrate_batchnorm
+from .decomposed import AffineNormLayer, StackedKernelLayer
+from .grouped import BatchDims, GroupedLayer
+from .init import constant_coefficients
+from .layer import ManifoldLayer, UnsupportedLayerError
+from .manifold import WeightManifold
+from .selection import Selector
+
+__all__ = [
+    "AffineNormLayer",
+    "BatchDims",
+    "GroupedLayer",
+    "ManifoldLayer",
+    "Selector",
+    "StackedKernelLayer",
+    "UnsupportedLayerError",
+    "WeightManifold",
+    "calibrate_batchnorm",
+    "constant_coefficients",
+]

@@ -1,0 +1,140 @@
+"""The basis-point decomposition for layers that are linear in their weights (DESIGN.md §3).
+
+``W(s_i) x_i + b(s_i) = Σ_k φ_k(s_i) (W_k x_i + b_k)``: one call of the layer with the K kernels
+stacked along the output dimension, then a contraction with the ``(B, K)`` coefficients. No
+per-example weights are formed; the cost is about K plain calls.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.instancenorm import _InstanceNorm
+
+from ..bases.basis import combine
+from .layer import ManifoldLayer
+
+__all__ = ["AffineNormLayer", "StackedKernelLayer", "decomposition"]
+
+
+class StackedKernelLayer(ManifoldLayer):
+    """``nn.Linear`` or ``nn.Conv1d/2d/3d`` (any stride, padding, dilation, groups, padding mode).
+
+    Control points ``(K, out, in/groups, *kernel)`` are stacked to ``(K·out, in/groups, *kernel)``
+    group-major (each group keeps its own ``K·out/groups`` output channels), the layer runs once,
+    and the output ``(B, groups, K, …)`` is contracted with ``φ: (B, K)``. A shared bias is added
+    after the contraction; a bias on the manifold alone (shared weight) is added as ``φ b``.
+    """
+
+    def __init__(self, layer: nn.Module, names, context, name: str):
+        super().__init__(layer, names, context, name)
+        self.channel_last = isinstance(layer, nn.Linear)
+        self.groups = 1 if self.channel_last else layer.groups
+        self.min_ndim = 2 if self.channel_last else len(layer.kernel_size) + 2
+
+    def _call(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        if self.channel_last:
+            return F.linear(x, weight, bias)
+        return self.layer._conv_forward(x, weight, bias)
+
+    def _stack(self, points: Tensor) -> Tensor:
+        """``(K, out, *rest) -> (K·out, *rest)``, group-major."""
+        k, out, rest = points.shape[0], points.shape[1], points.shape[2:]
+        grouped = points.reshape(k, self.groups, out // self.groups, *rest).transpose(0, 1)
+        return grouped.reshape(k * out, *rest)
+
+    def _contract(self, y: Tensor, coefficients: Tensor) -> Tensor:
+        """``y_i = Σ_k φ_ik y_ik``: ``(B, …, K·out, …) -> (B, …, out, …)``."""
+        batch, k = coefficients.shape
+        row = coefficients[:, None, None, :]
+        if self.channel_last:
+            out = y.shape[-1] // k
+            return torch.matmul(row, y.reshape(batch, -1, k, out)).reshape(*y.shape[:-1], out)
+        out = y.shape[1] // k
+        mixed = torch.matmul(row, y.reshape(batch, self.groups, k, -1))
+        return mixed.reshape(batch, out, *y.shape[2:])
+
+    def _along_channels(self, values: Tensor, ndim: int) -> Tensor:
+        """Broadcast ``(C,)`` or ``(B, C)`` against an output with ``ndim`` dimensions."""
+        if self.channel_last:
+            return values if values.ndim == 1 else values.reshape(values.shape[0], *[1] * (ndim - 2), -1)
+        return values.reshape(*values.shape, *[1] * (ndim - 2))
+
+    def forward_shared(self, coefficients: Tensor, x: Tensor) -> Tensor:
+        weights = self.weights_at(coefficients)
+        weight = weights["weight"] if "weight" in weights else self.layer.weight
+        bias = weights["bias"] if "bias" in weights else self.layer.bias
+        return self._call(x, weight, bias)
+
+    def forward_per_example(self, coefficients: Tensor, x: Tensor) -> Tensor:
+        self.check_batch(x, coefficients, self.min_ndim)
+        weight, bias = self.layer.weight, self.layer.bias
+        if "weight" not in self.names:
+            y = self._call(x, weight, None)
+            return y + self._along_channels(combine(coefficients, bias), y.ndim)
+        stacked_bias = self._stack(bias) if "bias" in self.names else None
+        y = self._contract(self._call(x, self._stack(weight), stacked_bias), coefficients)
+        if bias is not None and "bias" not in self.names:
+            y = y + self._along_channels(bias, y.ndim)
+        return y
+
+
+class AffineNormLayer(ManifoldLayer):
+    """The affine part of BatchNorm, InstanceNorm, GroupNorm, LayerNorm and RMSNorm.
+
+    ``y_i = x̂_i ⊙ γ(s_i) + β(s_i)`` with ``γ(s_i) = Σ_k φ_ik γ_k``: the layer's own forward
+    computes the normalisation ``x̂`` (its affine parameters set to None) once for the whole
+    batch. BatchNorm in training mode therefore normalises with the statistics of the whole
+    mixed-context batch and updates one set of running statistics shared by all contexts; see
+    :func:`~geomanifold.conditioning.calibrate_batchnorm` for evaluation at a given ``s``.
+    """
+
+    def __init__(self, layer: nn.Module, names, context, name: str):
+        super().__init__(layer, names, context, name)
+        self.trailing = isinstance(layer, nn.LayerNorm | nn.RMSNorm)
+
+    def _align(self, values: Tensor, per_example: bool, ndim: int) -> Tensor:
+        """Broadcast an affine parameter ``S`` (or ``(B, *S)``) against ``x̂`` of ``ndim`` dims."""
+        if not self.trailing:  # S = (C,) acts on dim 1
+            return values.reshape(*values.shape, *[1] * (ndim - 2))
+        if not per_example:  # S = normalized_shape acts on the trailing dims
+            return values
+        return values.reshape(values.shape[0], *[1] * (ndim - values.ndim), *values.shape[1:])
+
+    def forward_per_example(self, coefficients: Tensor, x: Tensor) -> Tensor:
+        self.check_batch(x, coefficients)
+        affine = {
+            name: getattr(self.layer, name)
+            for name in ("weight", "bias")
+            if getattr(self.layer, name, None) is not None
+        }
+        y = functional_call(self.layer, dict.fromkeys(affine), (x,))
+        for name, value in affine.items():
+            on_manifold = name in self.names
+            value = self._align(combine(coefficients, value) if on_manifold else value, on_manifold, y.ndim)
+            y = y * value if name == "weight" else y + value
+        return y
+
+
+_STACKED = {nn.Linear.forward, nn.Conv1d.forward, nn.Conv2d.forward, nn.Conv3d.forward}
+_NORMS = {
+    cls.forward
+    for cls in (_BatchNorm, nn.SyncBatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm, nn.RMSNorm)
+}
+
+
+def decomposition(module: nn.Module) -> type[ManifoldLayer] | None:
+    """The decomposed layer class for ``module``, or None (then the grouped fallback applies).
+
+    Recognised by the ``forward`` method, so subclasses that do not override it qualify and
+    those that do fall back.
+    """
+    forward = type(module).forward
+    if forward in _STACKED:
+        return StackedKernelLayer
+    if forward in _NORMS:
+        return AffineNormLayer
+    return None

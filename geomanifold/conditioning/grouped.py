@@ -1,0 +1,156 @@
+"""The grouped fallback for layers that are not linear in their weights (DESIGN.md §3).
+
+Examples are grouped by distinct coefficient rows ``φ(s_i)``; each group runs the original layer
+once through :func:`torch.func.functional_call` with ``W(s) = Σ_k φ_k(s) P_k`` and the outputs are
+put back in batch order. Correct for any layer whose examples are independent; the cost grows
+with the number of distinct contexts in the batch (one call each), so it suits small layers or
+discrete contexts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .layer import ManifoldLayer, UnsupportedLayerError
+
+__all__ = ["BatchDims", "GroupedLayer"]
+
+
+@dataclass(frozen=True)
+class BatchDims:
+    """Where the batch dimension is in a layer's tensor arguments and outputs.
+
+    Attributes:
+        args: one dim for every positional tensor argument, or one entry per position
+            (None: passed whole to every group; positions past the tuple are passed whole).
+        kwargs: dim per keyword argument; tensors of keywords not listed are passed whole.
+        outputs: one dim for every output tensor, or one entry per element of a tuple output
+            (it applies to every tensor nested in that element).
+    """
+
+    args: int | tuple[int | None, ...] = 0
+    kwargs: Mapping[str, int] = field(default_factory=dict)
+    outputs: int | tuple[int, ...] = 0
+
+    @classmethod
+    def default(cls, module: nn.Module) -> BatchDims:
+        """Dim 0 (dim 1 where ``module.batch_first`` is False); RNN hidden states on dim 1;
+        ``nn.MultiheadAttention``'s ``key_padding_mask`` and attention weights on dim 0."""
+        d = 1 if getattr(module, "batch_first", True) is False else 0
+        if isinstance(module, nn.RNNBase):
+            return cls(args=(d, 1), outputs=(d, 1))
+        if isinstance(module, nn.MultiheadAttention):
+            return cls(args=(d, d, d), kwargs={"key_padding_mask": 0}, outputs=(d, 0))
+        return cls(args=d, outputs=d)
+
+
+class GroupedLayer(ManifoldLayer):
+    """Any other layer with parameters (its whole subtree is one unit).
+
+    Args:
+        batch_dims: where its inputs and outputs carry the batch; default
+            :meth:`BatchDims.default`.
+
+    A layer that couples the examples of a batch (a BatchNorm in training mode inside it) is
+    refused under per-example contexts: grouping would normalise each context group on its own,
+    which is not the same model.
+    """
+
+    def __init__(self, layer: nn.Module, names, context, name: str, batch_dims: BatchDims | None = None):
+        super().__init__(layer, names, context, name)
+        self.batch_dims = batch_dims or BatchDims.default(layer)
+
+    def forward_per_example(self, coefficients: Tensor, *args, **kwargs):
+        batch = coefficients.shape[0]
+        groups, inverse = torch.unique(coefficients.detach(), dim=0, return_inverse=True)
+        if len(groups) > 1 and self.training:
+            coupled = [type(m).__name__ for m in self.layer.modules() if isinstance(m, _BatchNorm)]
+            if coupled:
+                raise UnsupportedLayerError(
+                    f"layer {self.name!r} ({type(self.layer).__name__}) couples examples through "
+                    f"{coupled[0]} in training mode; under per-example contexts use a shared s "
+                    "of shape (m,), eval mode, or put the BatchNorm outside the layer"
+                )
+        outputs, order = [], []
+        for g in range(len(groups)):
+            index = (inverse == g).nonzero().squeeze(1)
+            group_args = tuple(
+                self._select(arg, self._arg_dim(i), index, batch, f"argument {i}")
+                for i, arg in enumerate(args)
+            )
+            group_kwargs = {
+                key: self._select(value, self.batch_dims.kwargs.get(key), index, batch, f"argument {key!r}")
+                for key, value in kwargs.items()
+            }
+            weights = self.weights_at(coefficients[index[0]])  # differentiable in s as well
+            outputs.append(functional_call(self.layer, weights, group_args, group_kwargs))
+            order.append(index)
+        inverse_order = torch.cat(order).argsort()
+        if isinstance(self.batch_dims.outputs, int):
+            return _merge(outputs, self.batch_dims.outputs, inverse_order)
+        return _rebuild(
+            outputs[0],
+            [
+                _merge([out[j] for out in outputs], d, inverse_order)
+                for j, d in enumerate(self.batch_dims.outputs)
+            ],
+        )
+
+    def _arg_dim(self, position: int) -> int | None:
+        dims = self.batch_dims.args
+        if isinstance(dims, int):
+            return dims
+        return dims[position] if position < len(dims) else None
+
+    def _select(self, value: Any, dim: int | None, index: Tensor, batch: int, what: str) -> Any:
+        """The rows ``index`` of every tensor in ``value`` along ``dim`` (None: ``value`` whole)."""
+        if dim is None:
+            return value
+
+        def take(t: Tensor) -> Tensor:
+            if t.ndim <= dim or t.shape[dim] != batch:
+                raise ValueError(
+                    f"{what} of layer {self.name!r} ({type(self.layer).__name__}) has shape "
+                    f"{tuple(t.shape)}, expected {batch} examples along dim {dim}; give its "
+                    "BatchDims in WeightManifold(batch_dims={name: BatchDims(...)})"
+                )
+            return t.index_select(dim, index)
+
+        return _map(take, value)
+
+
+def _map(fn: Callable[[Tensor], Tensor], tree: Any) -> Any:
+    """Apply ``fn`` to every tensor in nested tuples, lists and dicts."""
+    if isinstance(tree, Tensor):
+        return fn(tree)
+    if isinstance(tree, tuple | list):
+        return _rebuild(tree, [_map(fn, item) for item in tree])
+    if isinstance(tree, dict):
+        return {key: _map(fn, value) for key, value in tree.items()}
+    return tree
+
+
+def _merge(trees: list[Any], dim: int, inverse_order: Tensor) -> Any:
+    """Concatenate the groups' outputs along ``dim`` and restore the batch order."""
+    first = trees[0]
+    if isinstance(first, Tensor):
+        return torch.cat(trees, dim).index_select(dim, inverse_order)
+    if isinstance(first, tuple | list):
+        return _rebuild(first, [_merge([t[j] for t in trees], dim, inverse_order) for j in range(len(first))])
+    if isinstance(first, dict):
+        return {key: _merge([t[key] for t in trees], dim, inverse_order) for key in first}
+    return first
+
+
+def _rebuild(like: tuple | list, items: list[Any]) -> tuple | list:
+    """A sequence of the same type as ``like`` (tuple, list or named tuple) holding ``items``."""
+    if hasattr(like, "_fields"):
+        return type(like)(*items)
+    return type(like)(items)

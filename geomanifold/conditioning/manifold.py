@@ -1,0 +1,262 @@
+"""Turn any torch model into a weight-manifold model ``W(s) = Σ_k φ_k(s) P_k`` (DESIGN.md §3).
+
+The converter deep-copies the model, replaces each selected parameter ``W: S`` by control points
+``P: (K, *S)`` (same name, same owner module) and swaps the smallest module that uses them for a
+:class:`~geomanifold.conditioning.layer.ManifoldLayer`:
+
+- ``nn.Linear``, ``nn.Conv1d/2d/3d``: :class:`~.decomposed.StackedKernelLayer`;
+- the affine part of BatchNorm, InstanceNorm, GroupNorm, LayerNorm, RMSNorm:
+  :class:`~.decomposed.AffineNormLayer`;
+- any other module that owns a selected parameter: its whole subtree becomes one
+  :class:`~.grouped.GroupedLayer` (its forward may read its children's parameters directly, as
+  ``nn.MultiheadAttention`` does, so the children are not swapped);
+- modules without parameters of their own are walked into.
+
+The model's forward is not touched; ``WeightManifold.forward`` hands ``φ(s)`` to the swapped
+layers. Parameter names in ``state_dict`` gain a ``.layer`` segment at each swapped module.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parameter import is_lazy
+
+from ..bases import Basis
+from .decomposed import decomposition
+from .grouped import BatchDims, GroupedLayer
+from .init import INITS, initial_control_points
+from .layer import Context, ManifoldLayer, UnsupportedLayerError
+from .selection import Selector, parameter_filter
+
+__all__ = ["WeightManifold"]
+
+
+class WeightManifold(nn.Module):
+    """A model whose selected parameters trace a manifold ``W(s)`` over the basis' chart.
+
+    Args:
+        model: any ``nn.Module``; it is deep-copied, the original is left unchanged.
+        basis: ``φ`` with ``K = basis.size`` functions of ``m = basis.dim`` coordinates.
+        include, exclude: which parameters live on the manifold (default all); see
+            :mod:`geomanifold.conditioning.selection`. E.g. ``exclude=nn.LayerNorm`` keeps the
+            norm layers shared, ``exclude="*.bias"`` the biases.
+        init: ``"copy"`` (the manifold starts as the plain network at every ``s``) or
+            ``"independent"`` (each control point re-drawn by the layer's ``reset_parameters``);
+            see :mod:`geomanifold.conditioning.init`.
+        noise: relative noise ``noise · rms(W)`` added to every control point.
+        generator: random generator for the noise.
+        batch_dims: :class:`BatchDims` by qualified module name, for grouped-fallback layers
+            whose batch is not on the default dimension.
+
+    Example::
+
+        wm = WeightManifold(net, Line(), exclude=nn.BatchNorm2d)  # BatchNorm shared
+        loss = F.cross_entropy(wm(x, s), y)  # s: (B, 1), one context per example
+        optimizer = torch.optim.SGD(wm.param_groups(), lr=0.1)
+        deployed = wm.export(torch.tensor([0.3]))  # a plain copy of net at s = 0.3
+
+    Raises:
+        ValueError: no parameter selected; bad ``init``, ``noise`` or ``batch_dims``.
+        UnsupportedLayerError: a selected parameter is tied to another name, lazy, or not
+            floating point.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        basis: Basis,
+        include: Selector | None = None,
+        exclude: Selector | None = None,
+        init: str = "copy",
+        noise: float = 0.0,
+        generator: torch.Generator | None = None,
+        batch_dims: Mapping[str, BatchDims] | None = None,
+    ):
+        super().__init__()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(basis, Basis):
+            raise TypeError(f"basis must be a geomanifold.bases.Basis, got {type(basis).__name__}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if not (isinstance(noise, int | float) and 0 <= noise < float("inf")):
+            raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+        model = copy.deepcopy(model)
+        chosen = _chosen_parameters(model, include, exclude)
+        plan = _plan(model, "", chosen)
+        batch_dims = dict(batch_dims or {})
+        grouped = [path for path, _, _, cls in plan if cls is GroupedLayer]
+        unknown = sorted(set(batch_dims) - set(grouped))
+        if unknown:
+            raise ValueError(f"batch_dims names {unknown}, not grouped-fallback layers; valid: {grouped}")
+        self.basis = basis
+        self._context = Context()
+        for path, module, names, cls in plan:
+            points = initial_control_points(module, names, basis, init, noise, generator)
+            for name, value in points.items():
+                owner_path, _, leaf = name.rpartition(".")
+                requires_grad = module.get_parameter(name).requires_grad
+                setattr(module.get_submodule(owner_path), leaf, nn.Parameter(value, requires_grad))
+            extra = {"batch_dims": batch_dims.get(path)} if cls is GroupedLayer else {}
+            unit = cls(module, names, self._context, path, **extra)
+            if not path:
+                model = unit
+            else:
+                parent, _, leaf = path.rpartition(".")
+                setattr(model.get_submodule(parent), leaf, unit)
+        self.model = model
+
+    def forward(self, x, s, *args, **kwargs):
+        """The model at context ``s``: ``(m,)`` shared by the batch (fast path) or ``(B, m)``
+        one per example (dim 0 of the layers' inputs); other arguments go to the model.
+
+        The fused inference fast path of ``nn.MultiheadAttention`` and ``nn.Transformer*``
+        layers reads their weights directly, so it is switched off during this call.
+        """
+        fastpath = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            with self._context.use(self._coefficients(s)):
+                return self.model(x, *args, **kwargs)
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fastpath)
+
+    def _coefficients(self, s, single: bool = False) -> Tensor:
+        """``φ(s)`` in the parameters' dtype and device: ``(m,) -> (K,)``, ``(B, m) -> (B, K)``."""
+        _, reference = next(self.named_control_points())
+        if isinstance(s, Tensor) and s.device != reference.device:
+            raise ValueError(
+                f"s is on {s.device} but the parameters are on {reference.device}; "
+                f"valid: s on {reference.device}"
+            )
+        s = self.basis.chart.validate(s, "s", dtype=reference.dtype).to(reference.device)
+        m = self.basis.dim
+        if s.ndim > (1 if single else 2):
+            valid = f"({m},)" if single else f"({m},) shared by the batch or (B, {m}) one per example"
+            raise ValueError(f"s must have shape {valid}, got {tuple(s.shape)}")
+        return self.basis.partial(s, (0,) * m)
+
+    def named_control_points(self) -> Iterator[tuple[str, nn.Parameter]]:
+        """Control points ``(K, *S)`` with their names in :meth:`named_parameters`."""
+        for path, module in self.model.named_modules():
+            if isinstance(module, ManifoldLayer):
+                prefix = ".".join(filter(None, ("model", path, "layer")))
+                for name, points in module.control_points():
+                    yield f"{prefix}.{name}", points
+
+    def control_points(self) -> list[nn.Parameter]:
+        """All control-point tensors, each ``(K, *S)``; the whole network's ``K × K`` Gram is
+        ``Σ_t P_t P_tᵀ`` over them (flattened to ``(K, |S|)``)."""
+        return [points for _, points in self.named_control_points()]
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Parameters that are the same at every ``s``."""
+        manifold = {id(p) for p in self.control_points()}
+        return [p for p in self.parameters() if id(p) not in manifold]
+
+    def param_groups(self) -> list[dict]:
+        """Optimizer groups: ``{"params": control points, "basis": basis}`` (every tensor has
+        leading dimension ``K``; its gradient is mixed by ``G⁻¹`` along dim 0, DESIGN.md §3)
+        and, if any, ``{"params": shared parameters}``."""
+        groups: list[dict] = [{"params": self.control_points(), "basis": self.basis}]
+        shared = self.shared_parameters()
+        if shared:
+            groups.append({"params": shared})
+        return groups
+
+    def parameters_at(self, s) -> dict[str, Tensor]:
+        """Every parameter of the original model by its original name, at one context
+        ``s: (m,)``; manifold ones are ``W(s)`` (differentiable in ``P``). Usable with
+        ``torch.func.functional_call`` on the original model."""
+        return dict(_original_parameters(self.model, "", self._coefficients(s, single=True)))
+
+    @torch.no_grad()
+    def export(self, s) -> nn.Module:
+        """A plain copy of the original architecture with ``W(s)`` loaded, ``s: (m,)``.
+
+        Its outputs equal ``self(x, s)``. Buffers (e.g. BatchNorm running statistics) are
+        copied as they are; calibrate them at ``s`` first if needed (:func:`calibrate_batchnorm`).
+        """
+        coefficients = self._coefficients(s, single=True)
+        memo: dict[int, object] = {}
+        for module in self.model.modules():
+            if isinstance(module, ManifoldLayer):
+                for name, w in module.weights_at(coefficients).items():
+                    points = module.layer.get_parameter(name)
+                    memo[id(points)] = nn.Parameter(w.clone(), points.requires_grad)
+                # deepcopy then substitutes the plain layer (with W(s)) for the swapped one
+                memo[id(module)] = copy.deepcopy(module.layer, memo)
+        return copy.deepcopy(self.model, memo)
+
+    def extra_repr(self) -> str:
+        return f"basis={self.basis!r}, control_points={len(self.control_points())}"
+
+
+def _chosen_parameters(model: nn.Module, include, exclude) -> list[str]:
+    """Names of the selected parameters, in model order, after checking they can be selected."""
+    selected = parameter_filter(include, exclude)
+    names_of = defaultdict(list)
+    for name, p in model.named_parameters(remove_duplicate=False):
+        names_of[id(p)].append(name)
+    if not names_of:
+        raise ValueError("model has no parameters; valid: a model with at least one parameter")
+    chosen = []
+    for name, p in model.named_parameters():
+        if not selected(name, model.get_submodule(name.rpartition(".")[0])):
+            continue
+        if is_lazy(p):
+            raise UnsupportedLayerError(
+                f"parameter {name!r} is lazy (uninitialized); run one forward pass first"
+            )
+        if not p.is_floating_point():
+            raise UnsupportedLayerError(f"parameter {name!r} has dtype {p.dtype}; valid: floating point")
+        if len(names_of[id(p)]) > 1:
+            raise UnsupportedLayerError(
+                f"parameter {name!r} is tied to {names_of[id(p)][1:]}; tied parameters cannot get "
+                "separate control points; exclude them or untie them"
+            )
+        chosen.append(name)
+    if not chosen:
+        examples = ", ".join(repr(n) for n in list(dict(model.named_parameters()))[:3])
+        raise ValueError(
+            f"no parameters selected: include={include!r}, exclude={exclude!r} match none of "
+            f"the model's parameters ({examples}, ...)"
+        )
+    return chosen
+
+
+def _plan(module: nn.Module, path: str, chosen: list[str]) -> list[tuple]:
+    """``(path, module, relative names, layer class)`` for each module to swap, in model order."""
+    prefix = f"{path}." if path else ""
+    names = [name[len(prefix) :] for name in chosen if name.startswith(prefix)]
+    if not names:
+        return []
+    cls = decomposition(module)
+    if cls is None or not set(names) <= {"weight", "bias"}:
+        owns = any(p is not None for p in module._parameters.values())
+        cls = GroupedLayer if owns else None
+    if cls is not None:
+        return [(path, module, names, cls)]
+    return [
+        unit
+        for child, submodule in module.named_children()
+        for unit in _plan(submodule, prefix + child, chosen)
+    ]
+
+
+def _original_parameters(module: nn.Module, prefix: str, coefficients: Tensor):
+    """``(original name, tensor)`` pairs; ``W(s)`` in place of control points."""
+    if isinstance(module, ManifoldLayer):
+        weights = module.weights_at(coefficients)
+        for name, p in module.layer.named_parameters():
+            yield prefix + name, weights.get(name, p)
+        return
+    for name, p in module.named_parameters(recurse=False):
+        yield prefix + name, p
+    for child, submodule in module.named_children():
+        yield from _original_parameters(submodule, f"{prefix}{child}.", coefficients)
