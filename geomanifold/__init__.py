@@ -1,5 +1,6 @@
 """geomanifold: a geometry-first Riemannian toolkit for the weight space of neural networks."""
 
+from .baselines import SCN, FiLM, InputConcat, Specialists, Unconditioned
 from .bases import Basis, Bernstein, BSpline, Fourier, FunctionBasis, Line, Monomial, Sum, TensorProduct
 from .chart import Chart, Interval, Periodic, RealLine
 from .conditioning import WeightManifold, calibrate_batchnorm
@@ -28,6 +29,7 @@ from .optim import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "SCN",
     "BSpline",
     "Basis",
     "Bernstein",
@@ -36,11 +38,13 @@ __all__ = [
     "ControlPointManifold",
     "Ellipse",
     "EmbeddedManifold",
+    "FiLM",
     "FlatTorus",
     "Fourier",
     "FunctionBasis",
     "Graph",
     "Helix",
+    "InputConcat",
     "Interval",
     "Line",
     "LinearBasisManifold",
@@ -53,10 +57,12 @@ __all__ = [
     "PullbackManifold",
     "RealLine",
     "SingularMetricError",
+    "Specialists",
     "Sphere",
     "Sum",
     "TensorProduct",
     "Torus",
+    "Unconditioned",
     "WeightManifold",
     "calibrate_batchnorm",
     "to_manifold_parameters",

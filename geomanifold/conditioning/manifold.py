@@ -114,14 +114,21 @@ class WeightManifold(nn.Module):
     def forward(self, x, s, *args, **kwargs):
         """The model at context ``s``: ``(m,)`` shared by the batch (fast path) or ``(B, m)``
         one per example (dim 0 of the layers' inputs); other arguments go to the model.
+        """
+        return self.forward_with_coefficients(x, self._coefficients(s), *args, **kwargs)
 
-        The fused inference fast path of ``nn.MultiheadAttention`` and ``nn.Transformer*``
-        layers reads their weights directly, so it is switched off during this call.
+    def forward_with_coefficients(self, x, coefficients: Tensor, *args, **kwargs):
+        """The model with weights ``Σ_k c_k P_k`` for given coefficients instead of ``φ(s)``.
+
+        ``coefficients``: ``(K,)`` shared by the batch or ``(B, K)`` one row per example (e.g. the
+        learned softmax coefficients of an SCN-style hypernetwork). The fused inference fast path
+        of ``nn.MultiheadAttention`` and ``nn.Transformer*`` layers reads their weights directly,
+        so it is switched off during this call.
         """
         fastpath = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)
         try:
-            with self._context.use(self._coefficients(s)):
+            with self._context.use(coefficients):
                 return self.model(x, *args, **kwargs)
         finally:
             torch.backends.mha.set_fastpath_enabled(fastpath)
