@@ -26,11 +26,17 @@ DEFAULT_OUT = Path("results/demo")
 
 @dataclass(frozen=True)
 class DemoStep:
-    """One part of ``geomanifold demo``: ``run(args, out) -> summary`` (JSON-serialisable)."""
+    """One part of ``geomanifold demo``.
+
+    ``run(args, out) -> summary`` does the work (printing what it shows, writing into ``out``) and
+    returns a JSON-serialisable summary; ``add_arguments(parser)``, if given, adds the step's own
+    options to the ``demo`` sub-parser.
+    """
 
     name: str
     description: str
     run: Callable[[argparse.Namespace, Path], dict]
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
 
 
 def _geometry_tour(args: argparse.Namespace, out: Path) -> dict:
@@ -89,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch CPU threads (default: torch's choice)",
     )
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    demo.add_argument(
+        "--only", action="append", choices=[step.name for step in DEMO_STEPS], metavar="STEP",
+        help="run only this step (repeatable; default: all steps)",
+    )
+    for step in DEMO_STEPS:
+        if step.add_arguments is not None:
+            step.add_arguments(demo)
     demo.set_defaults(handler=_run_demo)
     return parser
 
@@ -101,6 +114,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     summary: dict[str, dict] = {}
     for step in DEMO_STEPS:
+        if args.only and step.name not in args.only:
+            continue
         print(f"\n== {step.name}: {step.description}", flush=True)
         t0 = time.perf_counter()
         result = step.run(args, out)

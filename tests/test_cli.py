@@ -47,6 +47,7 @@ def test_help_in_process(capsys):
         ["demo", "--bogus"],
         ["demo", "--points", "0"],
         ["demo", "--points", "many"],
+        ["demo", "--only", "no-such-step"],
     ],
 )
 def test_usage_errors_exit_2(argv, capsys):
