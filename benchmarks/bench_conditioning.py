@@ -20,12 +20,11 @@ never asserted.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from common import CLOCKS, median_times, reference_mlp
 from torch import nn
 from torch.func import functional_call, vmap
 
@@ -33,12 +32,6 @@ from geomanifold.bases import Fourier, Line, TensorProduct
 from geomanifold.conditioning import WeightManifold
 
 BATCH = 256
-
-
-def mlp() -> nn.Module:
-    return nn.Sequential(
-        nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
-    )
 
 
 def cnn() -> nn.Module:
@@ -91,35 +84,13 @@ def steps(make: Callable[[], nn.Module], basis, x, y, s) -> dict[str, Callable[[
     }
 
 
-def median_times(
-    closures: dict[str, Callable[[], None]], repeats: int, clock: Callable[[], float], warmup: int = 2
-) -> dict[str, float]:
-    """Median seconds per call, timing the closures round-robin.
-
-    Each turn runs the closure once untimed and then once timed, so the timed call sees the
-    memory allocator in the steady state of repeated steps of that same variant (right after
-    another variant's much larger buffers are freed, the first call pays for fresh pages).
-    """
-    times: dict[str, list[float]] = {name: [] for name in closures}
-    for r in range(warmup + repeats):
-        for name, run in closures.items():
-            if name == "vmap" and r >= warmup + max(3, repeats // 3):
-                continue  # the slow reference needs fewer repeats
-            run()
-            start = clock()
-            run()
-            if r >= warmup:
-                times[name].append(clock() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
     args = parser.parse_args()
-    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     bases = {"line": Line(), "circle": Fourier(1), "torus": TensorProduct(Fourier(1), Fourier(1))}
@@ -134,10 +105,16 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
-    for model_name, make in {"mlp": mlp, "cnn": cnn}.items():
+    for model_name, make in {"mlp": reference_mlp, "cnn": cnn}.items():
         for basis_name, basis in bases.items():
             s = torch.rand(BATCH, basis.dim)
-            t = median_times(steps(make, basis, x, y, s), args.repeats, clock)
+            t = median_times(
+                steps(make, basis, x, y, s),
+                args.repeats,
+                clock,
+                prime=True,
+                limits={"vmap": max(3, args.repeats // 3)},
+            )
             k = basis.size
             print(
                 f"{model_name:5} {basis_name:6} {k:>2} | {1e3 * t['plain']:7.2f} "

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from common import CLOCKS, median_times, reference_mlp
 
 from geomanifold.bases import Fourier, Line, TensorProduct
 from geomanifold.conditioning import WeightManifold
@@ -34,14 +34,7 @@ from geomanifold.optim import NaturalGradientAdam, NaturalGradientPreconditioner
 
 BATCH = 256
 LR = 1e-3
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 clock = time.perf_counter
-
-
-def mlp() -> nn.Module:
-    return nn.Sequential(
-        nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
-    )
 
 
 def closures(
@@ -49,7 +42,7 @@ def closures(
 ) -> dict[str, Callable[[], None]]:
     """One training step per optimizer, each a closure; the preconditioned step appends the
     fraction of its time spent mixing to ``mix_fractions``."""
-    model = WeightManifold(mlp(), basis, noise=0.1)
+    model = WeightManifold(reference_mlp(), basis, noise=0.1)
     optimizers = {
         "sgd": torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9),
         "ng-sgd": NaturalGradientSGD(model.param_groups(), lr=LR, momentum=0.9),
@@ -82,18 +75,6 @@ def closures(
     return {**{name: train(opt) for name, opt in optimizers.items()}, "preconditioned": preconditioned}
 
 
-def median_times(runs: dict[str, Callable[[], None]], repeats: int, warmup: int = 3) -> dict[str, float]:
-    """Median seconds per call, timing the closures round-robin so load affects all alike."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for r in range(warmup + repeats):
-        for name, run in runs.items():
-            start = clock()
-            run()
-            if r >= warmup:
-                times[name].append(clock() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
@@ -119,7 +100,9 @@ def main() -> None:
     print("-" * len(header))
     for name, basis in bases.items():
         fractions: list[float] = []
-        t = median_times(closures(basis, x, y, torch.rand(BATCH, basis.dim), fractions), args.repeats)
+        t = median_times(
+            closures(basis, x, y, torch.rand(BATCH, basis.dim), fractions), args.repeats, clock, warmup=3
+        )
         mix = statistics.median(fractions[-args.repeats :])
         print(
             f"{name:6} {basis.size:>2} | {1e3 * t['sgd']:8.2f} {100 * mix:7.2f}% | "
