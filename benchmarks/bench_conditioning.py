@@ -19,19 +19,15 @@ never asserted.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from common import CLOCKS, median_times, reference_mlp
+from common import BATCH, median_times, reference_mlp, step_benchmark_setup
 from torch import nn
 from torch.func import functional_call, vmap
 
-from geomanifold.bases import Fourier, Line, TensorProduct
 from geomanifold.conditioning import WeightManifold
-
-BATCH = 256
 
 
 def cnn() -> nn.Module:
@@ -85,17 +81,8 @@ def steps(make: Callable[[], nn.Module], basis, x, y, s) -> dict[str, Callable[[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
-    args = parser.parse_args()
-    clock = CLOCKS[args.clock]
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    bases = {"line": Line(), "circle": Fourier(1), "torus": TensorProduct(Fourier(1), Fourier(1))}
-    x = torch.randn(BATCH, 1, 28, 28)
-    y = torch.randint(0, 10, (BATCH,))
+    args, bases, x, y = step_benchmark_setup(__doc__.splitlines()[0], repeats=15)
+    clock = args.timer
     print(
         f"batch {BATCH}, {torch.get_num_threads()} threads, {args.clock} clock, median of {args.repeats} (ms)"
     )

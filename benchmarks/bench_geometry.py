@@ -96,9 +96,7 @@ def linear_basis_rows(dims: list[int], points: int, repeats: int, seed: int) -> 
         manifold = gm.LinearBasisManifold(basis, control)
         manifold.control_gram()  # cached from here on
 
-        fast_time, (gauss, scalar) = timed(
-            lambda m=manifold: curvatures(m, s), max(repeats, 11), warmup=2
-        )
+        fast_time, (gauss, scalar) = timed(lambda m=manifold: curvatures(m, s), max(repeats, 11), warmup=2)
         fast_best = BEST[-1]
 
         # generic forward-mode path on as many points as memory and time allow
@@ -158,9 +156,11 @@ def torus_row(points: int, repeats: int, seed: int) -> dict:
 def report(rows: list[dict], torus: dict, points: int, threads: int) -> None:
     base = rows[0]["fast_best"]
     print()
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores visible, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads (requested {threads}); load average now "
-          f"{os.getloadavg()[0]:.1f} (other processes compete for the cores when > 0)")
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores visible, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads (requested {threads}); load average now "
+        f"{os.getloadavg()[0]:.1f} (other processes compete for the cores when > 0)"
+    )
     print()
     print("1. Curvature field of a linear-basis torus manifold, K = 9, float64")
     print(f"   fast path: local_geometry + Gaussian + scalar curvature at {points} points, cached Q")
@@ -184,11 +184,15 @@ def report(rows: list[dict], torus: dict, points: int, threads: int) -> None:
     best = [row["fast_best"] for row in rows]
     last = rows[-1]
     print()
-    print(f"   per-point work, slowest / fastest over D: {max(best) / min(best):.2f}x on best repeats, "
-          f"{max(per_point) / min(per_point):.2f}x on medians (target: flat in D, about 1x)")
-    print(f"   {points} points at D = {last['D']:.0e} after the pass over P: {last['fast_total']:.3f} s "
-          f"(target < 1 s: {'met' if last['fast_total'] < 1 else 'NOT met'}); "
-          f"with the pass: {last['fast_total'] + last['pass']:.3f} s")
+    print(
+        f"   per-point work, slowest / fastest over D: {max(best) / min(best):.2f}x on best repeats, "
+        f"{max(per_point) / min(per_point):.2f}x on medians (target: flat in D, about 1x)"
+    )
+    print(
+        f"   {points} points at D = {last['D']:.0e} after the pass over P: {last['fast_total']:.3f} s "
+        f"(target < 1 s: {'met' if last['fast_total'] < 1 else 'NOT met'}); "
+        f"with the pass: {last['fast_total'] + last['pass']:.3f} s"
+    )
     print(f"   scalar curvature = 2K to {max(r['scalar_is_2K'] for r in rows):.1e} (relative)")
     print()
     print("2. Gaussian curvature of the torus in R^3 (generic forward-mode path)")

@@ -19,20 +19,17 @@ process's CPU time, which other processes do not inflate.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from common import CLOCKS, median_times, reference_mlp
+from common import BATCH, median_times, reference_mlp, step_benchmark_setup
 
-from geomanifold.bases import Fourier, Line, TensorProduct
 from geomanifold.conditioning import WeightManifold
 from geomanifold.optim import NaturalGradientAdam, NaturalGradientPreconditioner, NaturalGradientSGD
 
-BATCH = 256
 LR = 1e-3
 clock = time.perf_counter
 
@@ -76,18 +73,9 @@ def closures(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
-    args = parser.parse_args()
+    args, bases, x, y = step_benchmark_setup(__doc__.splitlines()[0], repeats=30)
     global clock
-    clock = CLOCKS[args.clock]
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    bases = {"line": Line(), "circle": Fourier(1), "torus": TensorProduct(Fourier(1), Fourier(1))}
-    x = torch.randn(BATCH, 1, 28, 28)
-    y = torch.randint(0, 10, (BATCH,))
+    clock = args.timer
     print(
         f"MLP 784-256-256-10, batch {BATCH}, {torch.get_num_threads()} threads, "
         f"{args.clock} clock, median of {args.repeats}"

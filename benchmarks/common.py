@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable, Mapping
 
-from torch import nn
+import torch
+from torch import Tensor, nn
+
+from geomanifold.bases import Fourier, Line, TensorProduct
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
@@ -49,3 +53,21 @@ def median_times(
             if r >= warmup:
                 times[name].append(clock() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+BATCH = 256
+
+
+def step_benchmark_setup(description: str, repeats: int) -> tuple[argparse.Namespace, dict, Tensor, Tensor]:
+    """Parse ``--repeats/--threads/--clock``, set threads and seed; return the arguments (with
+    ``args.timer`` the chosen clock), the line/circle/torus bases and a random batch ``(x, y)``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
+    args = parser.parse_args()
+    args.timer = CLOCKS[args.clock]
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    bases = {"line": Line(), "circle": Fourier(1), "torus": TensorProduct(Fourier(1), Fourier(1))}
+    return args, bases, torch.randn(BATCH, 1, 28, 28), torch.randint(0, 10, (BATCH,))
