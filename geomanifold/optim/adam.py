@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 
-from .groups import ManifoldGroupsMixin, add_weight_decay_
+from .groups import ManifoldGroupsMixin, add_weight_decay_, check_nonnegative
 from .metric import KroneckerMetric
 
 __all__ = ["NaturalGradientAdam"]
@@ -68,14 +68,9 @@ class NaturalGradientAdam(ManifoldGroupsMixin, torch.optim.Optimizer):
         amsgrad: bool = False,
         metric: object = "chart",
     ):
-        if lr < 0:
-            raise ValueError(f"lr must be >= 0, got {lr}")
-        if eps < 0:
-            raise ValueError(f"eps must be >= 0, got {eps}")
+        check_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay)
         if not all(0 <= beta < 1 for beta in betas):
             raise ValueError(f"betas must lie in [0, 1), got {betas}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         defaults = {
             "lr": lr,
             "betas": betas,

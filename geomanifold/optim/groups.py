@@ -31,6 +31,7 @@ __all__ = [
     "METRIC_NAMES",
     "ManifoldGroupsMixin",
     "add_weight_decay_",
+    "check_nonnegative",
     "load_metric_states",
     "metric_states",
     "natural_gradients_",
@@ -155,3 +156,10 @@ class ManifoldGroupsMixin:
         for group, entries in zip(self.param_groups, config, strict=True):
             group.update(entries)
         load_metric_states(self.param_groups, state_dict["metric_states"])
+
+
+def check_nonnegative(**values: float) -> None:
+    """Raise a one-line ``ValueError`` naming the first hyper-parameter that is negative."""
+    for name, value in values.items():
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")

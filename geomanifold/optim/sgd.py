@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 
-from .groups import ManifoldGroupsMixin, add_weight_decay_, natural_gradients_
+from .groups import ManifoldGroupsMixin, add_weight_decay_, check_nonnegative, natural_gradients_
 
 __all__ = ["NaturalGradientSGD"]
 
@@ -58,12 +58,7 @@ class NaturalGradientSGD(ManifoldGroupsMixin, torch.optim.Optimizer):
         nesterov: bool = False,
         metric: object = "chart",
     ):
-        if lr < 0:
-            raise ValueError(f"lr must be >= 0, got {lr}")
-        if momentum < 0:
-            raise ValueError(f"momentum must be >= 0, got {momentum}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        check_nonnegative(lr=lr, momentum=momentum, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("nesterov=True needs momentum > 0 and dampening = 0")
         defaults = {
