@@ -8,24 +8,19 @@ canvas (no pyplot state, no display needed) and are written as PNG.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps, patheffects
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize, TwoSlopeNorm
-from matplotlib.figure import Figure
 
 __all__ = [
     "diverging_norm",
-    "new_figure",
     "occluded",
     "plot_chart_field",
     "plot_chart_paths",
     "plot_surface_field",
     "plot_surface_paths",
-    "save_png",
     "split_at_wraps",
 ]
 
@@ -33,21 +28,6 @@ __all__ = [
 def _outline(linewidth: float) -> list:
     """A white outline that keeps a line readable on any background colour."""
     return [patheffects.withStroke(linewidth=linewidth + 2.0, foreground="white"), patheffects.Normal()]
-
-
-def new_figure(width: float, height: float, dpi: int = 120) -> Figure:
-    """A figure on an Agg canvas (headless; independent of the pyplot backend)."""
-    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_png(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG (parent folders created) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
 
 
 def diverging_norm(values: np.ndarray) -> Normalize:

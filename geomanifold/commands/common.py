@@ -1,0 +1,97 @@
+"""Options and set-up shared by the sub-commands: argument types, the run options every
+experiment command takes (``--out``, ``--seed``/``--seeds``, ``--device``, ``--threads``,
+``--no-progress``) and their validation."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+__all__ = ["add_run_options", "positive_int", "resolve_device", "seed_list", "setup_run"]
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def seed_list(text: str) -> list[int]:
+    """argparse type for ``--seeds``: ``3`` means seeds 0, 1, 2; ``0,5,7`` lists them."""
+    try:
+        if "," in text:
+            seeds = [int(part) for part in text.split(",") if part.strip()]
+        else:
+            seeds = list(range(positive_int(text)))
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(
+            f"expected a count (e.g. 3) or a comma-separated list of seeds (e.g. 0,1,2), got {text!r}"
+        ) from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds, got {text!r}")
+    return seeds
+
+
+def add_run_options(
+    parser: argparse.ArgumentParser, default_out: Path, *, several_seeds: bool = False
+) -> None:
+    """Add ``--out``, ``--seed`` (or ``--seeds`` when ``several_seeds``), ``--device``,
+    ``--threads`` and ``--no-progress`` to ``parser``."""
+    parser.add_argument(
+        "--out", type=Path, default=default_out, metavar="DIR", help=f"output folder (default: {default_out})"
+    )
+    if several_seeds:
+        parser.add_argument(
+            "--seeds", type=seed_list, default=[0, 1, 2], metavar="N|LIST",
+            help="number of seeds, or a comma-separated list (default: 3, i.e. 0,1,2)",
+        )
+    else:
+        parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--device", default="cpu", metavar="DEVICE",
+        help="torch device, e.g. cpu, cuda, cuda:1, mps (default: cpu)",
+    )
+    parser.add_argument(
+        "--threads", type=positive_int, default=None, metavar="N",
+        help="torch CPU threads (default: torch's choice)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``torch.device(name)`` after checking that it exists here; a ``ValueError`` naming
+    ``--device`` and the devices available otherwise."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device: {name!r} is not a torch device (e.g. cpu, cuda, cuda:0, mps)") from None
+    available = ["cpu"]
+    if torch.cuda.is_available():
+        available += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        available.append("mps")
+    if device.type == "cuda" and (
+        not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()
+    ):
+        raise ValueError(f"--device: {name!r} is not available here; available: {', '.join(available)}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device: {name!r} is not available here; available: {', '.join(available)}")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device: {name!r} is not supported; available: {', '.join(available)}")
+    return device
+
+
+def setup_run(args: argparse.Namespace) -> torch.device:
+    """Apply ``--threads`` and return the checked ``--device``; creates ``--out``."""
+    if getattr(args, "threads", None) is not None:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(getattr(args, "device", "cpu"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    return device
