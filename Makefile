@@ -25,5 +25,18 @@ test: venv
 bench: venv
 	$(BIN)/python benchmarks/bench_geometry.py
 
+# The documentation site: docs requirements into .venv once (stamp), the tutorials executed at
+# their small size into docs/tutorials/, then mkdocs with warnings as errors into site/.
+DOCS_STAMP := $(VENV)/.docs-requirements
+
+$(DOCS_STAMP): requirements/docs.txt $(BIN)/geomanifold
+	$(BIN)/pip install --quiet -r requirements/lock.txt -r requirements/docs.txt
+	touch $(DOCS_STAMP)
+
+.PHONY: docs
+docs: $(DOCS_STAMP)
+	$(BIN)/python tutorials/build.py --jobs 2
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
 	rm -rf $(VENV) build *.egg-info

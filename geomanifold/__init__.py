@@ -3,7 +3,8 @@
 from .baselines import SCN, FiLM, InputConcat, Specialists, Unconditioned
 from .bases import Basis, Bernstein, BSpline, Fourier, FunctionBasis, Line, Monomial, Sum, TensorProduct
 from .chart import Chart, Interval, Periodic, RealLine
-from .conditioning import WeightManifold, calibrate_batchnorm
+from .checkpoint import CheckpointError, load_checkpoint, load_into, save_checkpoint
+from .conditioning import WeightManifold, calibrate_batchnorm, infer_context
 from .geometry import (
     Circle,
     Ellipse,
@@ -25,6 +26,24 @@ from .optim import (
     NaturalGradientSGD,
     to_manifold_parameters,
 )
+from .training import NonFiniteError, fit
+from .weightspace import (
+    FunctionallyInvariantPath,
+    PinnedCurve,
+    TaskMetric,
+    align_hidden_units,
+    bezier,
+    bspline_path,
+    call_with_vector,
+    evaluate_path,
+    load_vector_,
+    loss_barrier,
+    output_divergence,
+    parameter_vector,
+    polyline,
+    solve_geodesic,
+    straight_line,
+)
 
 __version__ = "0.1.0"
 
@@ -34,6 +53,7 @@ __all__ = [
     "Basis",
     "Bernstein",
     "Chart",
+    "CheckpointError",
     "Circle",
     "ControlPointManifold",
     "Ellipse",
@@ -42,6 +62,7 @@ __all__ = [
     "FlatTorus",
     "Fourier",
     "FunctionBasis",
+    "FunctionallyInvariantPath",
     "Graph",
     "Helix",
     "InputConcat",
@@ -53,17 +74,37 @@ __all__ = [
     "NaturalGradientAdam",
     "NaturalGradientPreconditioner",
     "NaturalGradientSGD",
+    "NonFiniteError",
     "Periodic",
+    "PinnedCurve",
     "PullbackManifold",
     "RealLine",
     "SingularMetricError",
     "Specialists",
     "Sphere",
     "Sum",
+    "TaskMetric",
     "TensorProduct",
     "Torus",
     "Unconditioned",
     "WeightManifold",
+    "align_hidden_units",
+    "bezier",
+    "bspline_path",
     "calibrate_batchnorm",
+    "call_with_vector",
+    "evaluate_path",
+    "fit",
+    "infer_context",
+    "load_checkpoint",
+    "load_into",
+    "load_vector_",
+    "loss_barrier",
+    "output_divergence",
+    "parameter_vector",
+    "polyline",
+    "save_checkpoint",
+    "solve_geodesic",
+    "straight_line",
     "to_manifold_parameters",
 ]

@@ -1,4 +1,4 @@
-"""A small training loop for context-conditioned models ``model(x, s)`` and plain ones.
+"""Training loops for context-conditioned models ``model(x, s)`` and plain ones.
 
 A *context function* draws each batch's context and transforms its inputs::
 
@@ -6,31 +6,59 @@ A *context function* draws each batch's context and transforms its inputs::
 
 e.g. ``lambda x, g: (lambda s: (add_noise(x, s, 2.0, g), s))(torch.rand(len(x), 1, generator=g))``.
 Models that take the context are called ``model(x', s)``, the others ``model(x')``: by default
-:class:`~geomanifold.conditioning.WeightManifold` instances take it, anything else does not
+:class:`~geomanifold.conditioning.WeightManifold` and the baselines
+(:class:`~geomanifold.baselines.ContextModule`) take it, anything else does not
 (override with ``uses_context``).
+
+:func:`train_epoch` is one pass over the data; :func:`fit` runs several with checkpoints that a
+run resumes from exactly. Both check every step for NaN/Inf in the inputs, the loss and the
+gradients (:class:`NonFiniteError`) before the optimizer touches the parameters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
-__all__ = ["ContextFn", "apply_context", "evaluate", "train_epoch"]
+from .checkpoint import CheckpointError, load_checkpoint, load_into, save_checkpoint
+
+__all__ = ["ContextFn", "NonFiniteError", "apply_context", "evaluate", "fit", "train_epoch"]
 
 ContextFn = Callable[[Tensor, torch.Generator | None], tuple[Tensor, Tensor]]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
+class NonFiniteError(ValueError):
+    """NaN or Inf in a training step, found before the optimizer changed anything.
+
+    Attributes:
+        step: the optimizer step that was being taken (1-based, counted over the whole run).
+        tensor: what held the value: ``"input batch"``, ``"context batch s"``, ``"loss"`` or
+            ``"gradient of parameter NAME"``.
+    """
+
+    def __init__(self, message: str, step: int, tensor: str):
+        super().__init__(message)
+        self.step, self.tensor = step, tensor
+
+
 def _takes_context(model: nn.Module, uses_context: bool | None) -> bool:
     if uses_context is not None:
         return uses_context
+    from .baselines import ContextModule
     from .conditioning import WeightManifold
 
     inner = getattr(model, "module", model)  # DistributedDataParallel / DataParallel
-    return isinstance(inner, WeightManifold)
+    return isinstance(inner, WeightManifold | ContextModule)
 
 
 def _call(model: nn.Module, x: Tensor, s: Tensor | None, uses_context: bool) -> Tensor:
@@ -45,8 +73,97 @@ def apply_context(
 ) -> tuple[Tensor, Tensor]:
     """``context_fn`` over ``x: (N, *F)`` in batches: a fixed transformed set ``(x', s)``
     (e.g. one noisy test set shared by every model under comparison)."""
+    if len(x) == 0:
+        raise ValueError("x is empty: apply_context needs at least one example")
     parts = [context_fn(x[i : i + batch_size], generator) for i in range(0, len(x), batch_size)]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def _check_finite(tensor: Tensor, what: str, step: int) -> None:
+    if tensor.is_floating_point() or tensor.is_complex():
+        if not torch.isfinite(tensor).all():
+            raise NonFiniteError(f"step {step}: the {what} contains NaN or Inf", step, what)
+
+
+def _check_gradients(model: nn.Module, step: int) -> None:
+    """One synchronisation for all gradients; the first bad one is looked for only on failure."""
+    named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
+    if named and not torch.stack([torch.isfinite(g).all() for _, g in named]).all():
+        for name, grad in named:
+            _check_finite(grad, f"gradient of parameter {name}", step)
+
+
+def _draw_order(size: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """A random permutation of ``range(size)`` from ``generator`` (on its device), moved to ``device``."""
+    where = generator.device if generator is not None else "cpu"
+    return torch.randperm(size, generator=generator, device=where).to(device)
+
+
+@dataclass
+class _Loop:
+    """What every training step needs besides the batch: the model call and its checks."""
+
+    model: nn.Module
+    x: Tensor
+    y: Tensor
+    optimizer: torch.optim.Optimizer
+    context_fn: ContextFn | None
+    generator: torch.Generator | None
+    loss_fn: LossFn
+    takes_context: bool
+    batch_size: int
+
+    def steps(self, order: Tensor, batches: range, first_step: int) -> Iterator[tuple[int, float, int]]:
+        """Optimizer steps on batches ``batches`` of the permutation ``order``.
+
+        Yields after each step ``(step, loss · batch length, batch length)``, ``step`` counted from
+        ``first_step + 1``. Raises :class:`NonFiniteError` before ``optimizer.step()`` when the
+        batch (after ``context_fn``), the loss or a gradient is not finite.
+        """
+        self.model.train()
+        step = first_step
+        for batch in batches:
+            step += 1
+            index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
+            xb, yb, s = self.x[index], self.y[index], None
+            if self.context_fn is not None:
+                xb, s = self.context_fn(xb, self.generator)
+                _check_finite(s, "context batch s", step)
+            _check_finite(xb, "input batch", step)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.loss_fn(_call(self.model, xb, s, self.takes_context), yb)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise NonFiniteError(f"step {step}: the loss is {value}", step, "loss")
+            loss.backward()
+            _check_gradients(self.model, step)
+            if s is not None and hasattr(self.optimizer, "observe"):
+                self.optimizer.observe(s)  # contexts for "empirical" natural-gradient metrics
+            self.optimizer.step()
+            yield step, value * len(index), len(index)
+
+
+def _loop(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    optimizer: torch.optim.Optimizer,
+    context_fn: ContextFn | None,
+    batch_size: int,
+    generator: torch.Generator | None,
+    loss_fn: LossFn,
+    uses_context: bool | None,
+) -> _Loop:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    if len(x) == 0:
+        raise ValueError("x is empty: training needs at least one example")
+    takes = _takes_context(model, uses_context)
+    if takes and context_fn is None:
+        raise ValueError("context_fn is required for a model that takes a context s")
+    return _Loop(model, x, y, optimizer, context_fn, generator, loss_fn, takes, batch_size)
 
 
 def train_epoch(
@@ -64,34 +181,191 @@ def train_epoch(
     """One pass over ``(x: (N, *F), y: (N,))`` in a random order drawn from ``generator``.
 
     Each batch goes through ``context_fn`` (fresh contexts and transforms every epoch), the
-    model, ``loss_fn`` (a batch mean), backward and ``optimizer.step()``. ``x`` and ``y`` should
-    already be on the model's device; ``generator`` must live on that device too when
-    ``context_fn`` draws with it there.
+    model, ``loss_fn`` (a batch mean), backward and ``optimizer.step()`` (after
+    ``optimizer.observe(s)`` when the optimizer has it). ``x`` and ``y`` should already be on the
+    model's device; ``generator`` must live on that device too when ``context_fn`` draws with it
+    there.
 
     Returns:
         the mean training loss over the epoch's examples.
+
+    Raises:
+        NonFiniteError: NaN/Inf in a batch, the loss or a gradient (``step`` counts this epoch's
+            steps); the parameters are those after the last good step.
     """
-    takes = _takes_context(model, uses_context)
-    if takes and context_fn is None:
-        raise ValueError("context_fn is required for a model that takes a context s")
-    model.train()
-    order = torch.randperm(len(x), generator=generator, device=generator.device if generator else "cpu")
-    order = order.to(x.device)
+    loop = _loop(model, x, y, optimizer, context_fn, batch_size, generator, loss_fn, uses_context)
+    order = _draw_order(len(x), generator, x.device)
+    batches = len(x) // batch_size if drop_last else math.ceil(len(x) / batch_size)
     total, count = 0.0, 0
-    stop = len(x) - (len(x) % batch_size if drop_last else 0)
-    for start in range(0, stop, batch_size):
-        index = order[start : start + batch_size]
-        xb, yb = x[index], y[index]
-        s = None
-        if context_fn is not None:
-            xb, s = context_fn(xb, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(_call(model, xb, s, takes), yb)
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(index)
-        count += len(index)
+    for _, loss_sum, n in loop.steps(order, range(batches), 0):
+        total += loss_sum
+        count += n
     return total / max(count, 1)
+
+
+@dataclass
+class _Position:
+    """Where a :func:`fit` run stands: enough to continue it bit for bit."""
+
+    epoch: int = 0  # completed epochs
+    batch: int = 0  # completed batches of the current epoch
+    step: int = 0  # completed optimizer steps
+    loss_sum: float = 0.0  # Σ loss · batch length over the current epoch's batches
+    count: int = 0
+    order: Tensor | None = None  # the current epoch's permutation (None between epochs)
+    history: list[dict] = field(default_factory=list)
+
+
+def _save(
+    path: Path,
+    loop: _Loop,
+    position: _Position,
+    metadata: Mapping[str, Any] | None,
+) -> None:
+    generator = loop.generator
+    training = {
+        "epoch": position.epoch,
+        "batch": position.batch,
+        "loss_sum": position.loss_sum,
+        "count": position.count,
+        "order": None if position.order is None else position.order.cpu(),
+        "history": position.history,
+        "generator": None if generator is None else generator.get_state(),
+        "global_rng": torch.get_rng_state(),
+        "dataset_size": len(loop.x),
+        "batch_size": loop.batch_size,
+    }
+    save_checkpoint(path, loop.model, loop.optimizer, metadata, position.step, training=training)
+
+
+def _restore(path: Path, loop: _Loop, metadata: Mapping[str, Any] | None) -> _Position:
+    payload = load_checkpoint(path)
+    training = payload.get("training")
+    if training is None:
+        raise CheckpointError(f"checkpoint {str(path)!r} has no training position (not written by fit)")
+    for key, value in (("dataset_size", len(loop.x)), ("batch_size", loop.batch_size)):
+        if training[key] != value:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} was written with {key}={training[key]}; resuming needs the "
+                f"same value, got {value}"
+            )
+    saved = payload["metadata"]
+    changed = sorted(k for k in set(saved) | set(metadata or {}) if saved.get(k) != (metadata or {}).get(k))
+    if changed:
+        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {(metadata or {}).get(k)!r}" for k in changed)
+        raise CheckpointError(f"checkpoint {str(path)!r} has other run metadata ({detail})")
+    if (training["generator"] is None) != (loop.generator is None):
+        raise CheckpointError(f"checkpoint {str(path)!r}: the run must again have a generator, or again none")
+    load_into(loop.model, payload, loop.optimizer)
+    if loop.generator is not None:
+        loop.generator.set_state(training["generator"])
+    torch.set_rng_state(training["global_rng"])
+    order = training["order"]
+    return _Position(
+        epoch=training["epoch"],
+        batch=training["batch"],
+        step=payload["step"],
+        loss_sum=training["loss_sum"],
+        count=training["count"],
+        order=None if order is None else order.to(loop.x.device),
+        history=list(training["history"]),
+    )
+
+
+def fit(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int,
+    generator: torch.Generator,
+    context_fn: ContextFn | None = None,
+    batch_size: int = 64,
+    loss_fn: LossFn = F.cross_entropy,
+    uses_context: bool | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Train for ``epochs`` passes over ``(x: (N, *F), y: (N,))`` as :func:`train_epoch` does,
+    with checkpoints that a run resumes from exactly.
+
+    The checkpoint (:func:`~geomanifold.checkpoint.save_checkpoint`, written atomically) holds the
+    model, the optimizer (with its natural-gradient buffers and metric states), ``metadata``, the
+    state of ``generator`` and of torch's global CPU generator (dropout), and the position: epoch,
+    batch within the epoch with that epoch's order and running loss, and the history. It is
+    written every ``checkpoint_every`` optimizer steps (``0``: at the end of every epoch) and at
+    the end. With ``resume=True`` the run continues from ``checkpoint``; on CPU it then ends with
+    the same parameters, bit for bit, as a run that was never interrupted (``epochs`` may be raised
+    to train further; ``batch_size``, the data size and ``metadata`` must match).
+
+    Args:
+        epochs: total number of passes, counting those done before a resume (``>= 1``).
+        generator: draws each epoch's order and is handed to ``context_fn``.
+        checkpoint: file to write (and to resume from); ``None`` for no checkpoints.
+        checkpoint_every: optimizer steps between checkpoints, ``>= 0``.
+        resume: continue from ``checkpoint`` (which must exist).
+        metadata: JSON-like run description stored in the checkpoint (e.g. the hyper-parameters).
+        progress: show a tqdm bar over the steps.
+
+    Returns:
+        one row per epoch, ``{"epoch": 1-based, "step": optimizer steps so far, "train_loss":
+        mean loss over the epoch's examples}``, including the epochs before a resume.
+
+    Raises:
+        NonFiniteError: NaN/Inf in a batch, the loss or a gradient; names the step and the tensor.
+            The parameters are those after the last good step and ``checkpoint`` keeps the last
+            one written before it.
+        CheckpointError: ``resume`` from a missing checkpoint or one that does not fit the run.
+    """
+    for name, value, low in (("epochs", epochs, 1), ("checkpoint_every", checkpoint_every, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs a checkpoint path")
+    loop = _loop(model, x, y, optimizer, context_fn, batch_size, generator, loss_fn, uses_context)
+    path = None if checkpoint is None else Path(checkpoint)
+    position = _restore(path, loop, metadata) if resume else _Position()
+    batches = math.ceil(len(x) / batch_size)
+    with tqdm(
+        total=epochs * batches, initial=min(position.step, epochs * batches),
+        desc="fit", unit="step", disable=not progress,
+    ) as bar:
+        while position.epoch < epochs:
+            if position.order is None:
+                position.order = _draw_order(len(x), generator, x.device)
+            try:
+                remaining = range(position.batch, batches)
+                for step, loss_sum, n in loop.steps(position.order, remaining, position.step):
+                    position.step, position.batch = step, position.batch + 1
+                    position.loss_sum += loss_sum
+                    position.count += n
+                    bar.update()
+                    mid_epoch = position.batch < batches
+                    if path and checkpoint_every and step % checkpoint_every == 0 and mid_epoch:
+                        _save(path, loop, position, metadata)
+            except NonFiniteError as error:
+                kept = f"; {str(path)!r} keeps the last good checkpoint" if path and path.exists() else ""
+                raise NonFiniteError(
+                    f"{error} (epoch {position.epoch + 1}, batch {position.batch + 1}); training stopped "
+                    f"before this step's update{kept}",
+                    error.step,
+                    error.tensor,
+                ) from None
+            position.epoch += 1
+            loss = position.loss_sum / position.count
+            position.history.append({"epoch": position.epoch, "step": position.step, "train_loss": loss})
+            position.batch, position.loss_sum, position.count, position.order = 0, 0.0, 0, None
+            bar.set_postfix(loss=f"{loss:.4f}")
+            last = position.epoch == epochs
+            if path and (checkpoint_every == 0 or position.step % checkpoint_every == 0 or last):
+                _save(path, loop, position, metadata)
+    return list(position.history)
 
 
 @torch.no_grad()
@@ -110,9 +384,15 @@ def evaluate(
     Returns:
         ``{"loss": ..., "accuracy": ...}``.
     """
+    if len(x) == 0:
+        raise ValueError("x is empty: evaluation needs at least one example")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
     takes = _takes_context(model, uses_context)
     if takes and s is None:
         raise ValueError("s is required to evaluate a model that takes a context s")
+    if takes and len(s) != len(x):
+        raise ValueError(f"s must have one context per example: got {len(s)} for {len(x)} examples")
     model.eval()
     total, correct = 0.0, 0
     for start in range(0, len(x), batch_size):

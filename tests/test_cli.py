@@ -64,7 +64,9 @@ def test_unknown_subcommand_console_script():
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    assert main(["demo", "--out", str(out), "--points", "2", "--no-progress", "--threads", "2"]) == 0
+    argv = ["demo", "--only", "geometry", "--out", str(out), "--points", "2", "--no-progress"]
+    argv += ["--threads", "2"]
+    assert main(argv) == 0
     return out
 
 

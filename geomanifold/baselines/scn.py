@@ -37,7 +37,8 @@ class SCN(ContextModule):
         periodic: one flag per context coordinate.
         hidden: width of the coefficient network ``f(s) → Linear → ReLU → Linear → D``.
         init: ``"independent"`` or ``"copy"``, as in ``WeightManifold``.
-        include, exclude: which parameters get ``D`` copies, as in ``WeightManifold``.
+        include: which parameters get ``D`` copies, as in ``WeightManifold``.
+        exclude: which parameters stay shared, as in ``WeightManifold``.
     """
 
     def __init__(

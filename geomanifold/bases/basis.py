@@ -142,4 +142,5 @@ def spd_inverse(matrix: Tensor, what: str) -> Tensor:
             f"{what} is not positive definite (Cholesky failed at column {info.item()}); "
             "use a ridge or a smaller basis"
         )
-    return torch.cholesky_inverse(factor)
+    # cholesky_inverse returns column-major strides, which torch.kron (TensorProduct) cannot view
+    return torch.cholesky_inverse(factor).contiguous()

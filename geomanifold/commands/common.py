@@ -9,7 +9,15 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["add_run_options", "positive_int", "resolve_device", "seed_list", "setup_run"]
+__all__ = [
+    "add_checkpoint_options",
+    "add_run_options",
+    "non_negative_int",
+    "positive_int",
+    "resolve_device",
+    "seed_list",
+    "setup_run",
+]
 
 
 def positive_int(text: str) -> int:
@@ -20,6 +28,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer ≥ 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
 
 
@@ -63,6 +82,20 @@ def add_run_options(
         help="torch CPU threads (default: torch's choice)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--checkpoint-every N`` (optimizer steps between checkpoints, 0 = every epoch) and
+    ``--resume`` (continue from the checkpoint in ``--out``), the ``checkpoint_every`` and
+    ``resume`` arguments of :func:`geomanifold.training.fit`."""
+    parser.add_argument(
+        "--checkpoint-every", type=non_negative_int, default=0, metavar="N",
+        help="write a checkpoint every N optimizer steps (default: 0, at the end of every epoch)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue an interrupted run from its checkpoint in --out (same options needed)",
+    )
 
 
 def resolve_device(name: str) -> torch.device:

@@ -3,12 +3,14 @@
 :class:`WeightManifold` converts a model; forward with one context per example through the
 basis-point decomposition (Linear, Conv, norm affines) or the grouped fallback (other layers),
 or with one shared context (fast path). :func:`calibrate_batchnorm` recomputes BatchNorm
-statistics at a context; :meth:`WeightManifold.export` gives a plain model at a context.
+statistics at a context; :meth:`WeightManifold.export` gives a plain model at a context;
+:func:`infer_context` estimates the context of an unlabeled batch (least prediction entropy).
 """
 
 from .batchnorm import calibrate_batchnorm
 from .decomposed import AffineNormLayer, StackedKernelLayer
 from .grouped import BatchDims, GroupedLayer
+from .inference import ContextEstimate, infer_context, mean_prediction_entropy
 from .init import constant_coefficients
 from .layer import ManifoldLayer, UnsupportedLayerError
 from .manifold import WeightManifold
@@ -17,6 +19,7 @@ from .selection import Selector
 __all__ = [
     "AffineNormLayer",
     "BatchDims",
+    "ContextEstimate",
     "GroupedLayer",
     "ManifoldLayer",
     "Selector",
@@ -25,4 +28,6 @@ __all__ = [
     "WeightManifold",
     "calibrate_batchnorm",
     "constant_coefficients",
+    "infer_context",
+    "mean_prediction_entropy",
 ]

@@ -42,8 +42,9 @@ class WeightManifold(nn.Module):
     Args:
         model: any ``nn.Module``; it is deep-copied, the original is left unchanged.
         basis: ``φ`` with ``K = basis.size`` functions of ``m = basis.dim`` coordinates.
-        include, exclude: which parameters live on the manifold (default all); see
-            :mod:`geomanifold.conditioning.selection`. E.g. ``exclude=nn.LayerNorm`` keeps the
+        include: which parameters live on the manifold (default all); see
+            :mod:`geomanifold.conditioning.selection`.
+        exclude: which parameters stay shared, e.g. ``exclude=nn.LayerNorm`` keeps the
             norm layers shared, ``exclude="*.bias"`` the biases.
         init: ``"copy"`` (the manifold starts as the plain network at every ``s``) or
             ``"independent"`` (each control point re-drawn by the layer's ``reset_parameters``);

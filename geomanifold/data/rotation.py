@@ -24,7 +24,8 @@ def rotate(x: Tensor, s: Tensor | float, mode: str = "bilinear", padding_mode: s
     Args:
         x: ``(B, C, H, W)`` images.
         s: angle in turns: a number, ``(B,)`` or ``(B, 1)``; any real value (periodic).
-        mode, padding_mode: as :func:`torch.nn.functional.grid_sample`.
+        mode: interpolation mode of :func:`torch.nn.functional.grid_sample`.
+        padding_mode: padding mode of :func:`torch.nn.functional.grid_sample`.
 
     Returns:
         ``(B, C, H, W)`` rotated images, same dtype and device as ``x``.

@@ -62,12 +62,15 @@ def split_train_test(
     independent of the global random state).
 
     Raises:
-        ValueError: ``test_fraction`` outside ``(0, 1)`` or ``x`` and ``y`` of different lengths.
+        ValueError: ``test_fraction`` outside ``(0, 1)``, ``x`` and ``y`` of different lengths, or
+            empty.
     """
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    if len(x) == 0:
+        raise ValueError("x and y are empty: a data set needs at least one example")
     generator = torch.Generator().manual_seed(int(seed))
     test_parts, train_parts = [], []
     for label in torch.unique(y):

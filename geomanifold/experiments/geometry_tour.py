@@ -14,10 +14,7 @@ Outputs (in ``out``): ``geometry_table.json``, ``geometry_table.csv``, ``torus_c
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +27,7 @@ from tqdm.auto import tqdm
 
 from .. import plotting
 from ..geometry import Circle, EmbeddedManifold, FlatTorus, Graph, Helix, Sphere, Torus
+from ..io import write_csv, write_json
 
 __all__ = [
     "TABLE_FIELDS",
@@ -180,8 +178,8 @@ def total_rows(quadrature_points: int = 64) -> list[dict]:
 
 
 def write_table(rows: list[dict], out: Path) -> tuple[Path, Path]:
-    """Write ``geometry_table.json`` and ``geometry_table.csv`` into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``geometry_table.json`` and ``geometry_table.csv`` into ``out`` (atomically, through
+    :mod:`geomanifold.io`; empty CSV cells for the totals' missing chart points)."""
     json_path, csv_path = out / "geometry_table.json", out / "geometry_table.csv"
     payload = {
         "description": (
@@ -193,12 +191,8 @@ def write_table(rows: list[dict], out: Path) -> tuple[Path, Path]:
         "max_abs_error": max(row["abs_error"] for row in rows),
         "rows": rows,
     }
-    json_path.write_text(json.dumps(payload, indent=2) + "\n")
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=TABLE_FIELDS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if row[k] is None else row[k] for k in TABLE_FIELDS})
+    write_json(json_path, payload)
+    write_csv(csv_path, rows, TABLE_FIELDS)
     return json_path, csv_path
 
 
@@ -271,8 +265,14 @@ def torus_curvature_figure(
     fig = plotting.new_figure(13.5, 5.6)
     ax = fig.add_subplot(1, 2, 1)
     plotting.plot_chart_field(
-        ax, centres, centres, curvature, norm=norm, label="Gaussian curvature K",
-        xlabel="u (around the central axis)", ylabel="v (around the tube)",
+        ax,
+        centres,
+        centres,
+        curvature,
+        norm=norm,
+        label="Gaussian curvature K",
+        xlabel="u (around the central axis)",
+        ylabel="v (around the tube)",
     )
     contour = ax.contour(
         centres, centres, curvature.T, levels=[0.0], colors="k", linewidths=0.8, linestyles="--"
@@ -300,11 +300,13 @@ def torus_curvature_figure(
     cells = torch.as_tensor(np.stack(np.meshgrid(centre_u, centre_v, indexing="ij"), -1))
     plotting.plot_surface_field(ax3, xyz, torus.gaussian_curvature(cells).numpy(), norm=norm)
 
-    eye = np.array([
-        math.cos(math.radians(elev)) * math.cos(math.radians(azim)),
-        math.cos(math.radians(elev)) * math.sin(math.radians(azim)),
-        math.sin(math.radians(elev)),
-    ])
+    eye = np.array(
+        [
+            math.cos(math.radians(elev)) * math.cos(math.radians(azim)),
+            math.cos(math.radians(elev)) * math.sin(math.radians(azim)),
+            math.sin(math.radians(elev)),
+        ]
+    )
 
     def inside(p: np.ndarray) -> np.ndarray:
         return (np.hypot(p[:, 0], p[:, 1]) - torus.R) ** 2 + p[:, 2] ** 2 < torus.r**2
@@ -343,13 +345,12 @@ def run(out: str | Path, points: int = 4, seed: int = 0, progress: bool = True, 
         echo: where the printed table goes (``print`` by default).
 
     Returns:
-        a summary: output paths, the largest absolute error, timings.
+        a summary: output file names (in ``out``), the number of rows, the largest absolute error.
     """
     if not (isinstance(points, int) and points >= 1):
         raise ValueError(f"points must be a positive integer, got {points!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     surfaces = builtin_surfaces()
     torus = Torus(2.0, 1.0)
@@ -376,10 +377,9 @@ def run(out: str | Path, points: int = 4, seed: int = 0, progress: bool = True, 
     echo(format_table(rows))
     echo(f"largest absolute error against the closed forms: {max_error:.2e}")
     return {
-        "table_json": str(json_path),
-        "table_csv": str(csv_path),
-        "figure": str(figure),
+        "table_json": json_path.name,
+        "table_csv": csv_path.name,
+        "figure": figure.name,
         "rows": len(rows),
         "max_abs_error": max_error,
-        "seconds": time.perf_counter() - started,
     }

@@ -54,7 +54,7 @@ class NaturalGradientAdam(ManifoldGroupsMixin, torch.optim.Optimizer):
     Args:
         params: parameters or param groups (control-point groups carry ``"basis"``, optionally
             ``"metric"``: any metric of :mod:`geomanifold.optim.groups` with a ``K × K`` matrix).
-        lr, betas, eps, weight_decay, amsgrad: as ``torch.optim.Adam``.
+        lr: step size; ``betas``, ``eps``, ``weight_decay`` and ``amsgrad`` as in ``torch.optim.Adam``.
         metric: default metric of the groups with a basis (``"chart"``).
     """
 

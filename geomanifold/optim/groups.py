@@ -159,7 +159,7 @@ class ManifoldGroupsMixin:
 
 
 def check_nonnegative(**values: float) -> None:
-    """Raise a one-line ``ValueError`` naming the first hyper-parameter that is negative."""
+    """Raise a one-line ``ValueError`` naming the first hyper-parameter that is negative or NaN."""
     for name, value in values.items():
-        if value < 0:
+        if not value >= 0:  # also refuses NaN
             raise ValueError(f"{name} must be >= 0, got {value}")

@@ -37,7 +37,8 @@ class JacobianMetric(Metric):
             uniform probability measure (as the Gram matrices of the bases).
         points: quadrature nodes per chart coordinate.
         damping: added to ``M`` (``>= 0``); needed when ``M`` is singular.
-        rtol, max_iter: conjugate-gradient tolerance and iteration cap.
+        rtol: conjugate-gradient relative tolerance.
+        max_iter: conjugate-gradient iteration cap.
 
     Parameters without a gradient are held fixed: ``M`` is restricted to the others.
     """

@@ -1,0 +1,74 @@
+"""``geomanifold compare``: a suite of conditioning methods on one task and protocol, over seeds."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..experiments.methods import METHODS
+from .common import add_checkpoint_options, add_run_options, setup_run
+from .conditioning_options import add_experiment_options, run_experiment
+
+__all__ = ["DEFAULT_METHODS", "DEFAULT_OUT", "SMOKE_ARGS", "method_list", "register", "run"]
+
+NAME = "compare"
+ORDER = 11
+DEFAULT_OUT = Path("results/compare")
+DEFAULT_METHODS = ("manifold", "manifold-adam", "unconditioned", "concat", "film", "scn", "specialists")
+SMOKE_ARGS = [
+    "--data",
+    "digits",
+    "--task",
+    "noise",
+    "--protocol",
+    "extrapolation",
+    "--epochs",
+    "1",
+    "--seeds",
+    "2",
+    "--methods",
+    "manifold,concat,unconditioned",
+    "--train-size",
+    "200",
+    "--test-size",
+    "64",
+    "--no-progress",
+    "--threads",
+    "1",
+]
+
+
+def method_list(text: str) -> tuple[str, ...]:
+    """argparse type for ``--methods``: comma-separated names from :data:`METHODS`."""
+    methods = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods or len(set(methods)) < len(methods):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct methods separated by commas, got {text!r}; valid: {', '.join(METHODS)}"
+        )
+    return methods
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        NAME,
+        help="compare conditioning methods on one task and protocol",
+        description="Train every method of --methods for every seed on a context task under a "
+        "protocol; writes results.json/csv, summary.csv, curves.csv and accuracy-vs-context plots.",
+    )
+    parser.add_argument(
+        "--methods",
+        type=method_list,
+        default=DEFAULT_METHODS,
+        metavar="LIST",
+        help=f"comma-separated methods (default: {','.join(DEFAULT_METHODS)}); valid: {', '.join(METHODS)}",
+    )
+    add_experiment_options(parser)
+    add_run_options(parser, DEFAULT_OUT, several_seeds=True)
+    add_checkpoint_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    device = setup_run(args)
+    return run_experiment(args, args.methods, device)

@@ -1,0 +1,223 @@
+"""``geomanifold connect [A.pt B.pt]``: paths between two trained networks of the same
+architecture (straight line, mode-connecting Bézier curve, geodesics under a task metric), with and
+without permutation alignment, evaluated along ``t`` (loss, accuracy, barriers, lengths, speed,
+curvature) and plotted. Without checkpoints, the two endpoints are trained first (seeds ``2·seed``
+and ``2·seed + 1``) with the ``train`` options."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from ..checkpoint import CheckpointError, load_checkpoint, load_into
+from ..experiments.connect import (
+    ALIGNMENTS,
+    METHODS,
+    ConnectOptions,
+    connect_networks,
+    format_table,
+    train_endpoints,
+    write_results,
+)
+from ..experiments.datasets import load_data
+from ..experiments.networks import build_network
+from ..io import write_json
+from ..weightspace.divergence import DIVERGENCES
+from ..weightspace.functional import check_vector, parameter_vector
+from .common import add_run_options, positive_int, setup_run
+from .train import add_network_options
+
+__all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "load_endpoints", "register", "run"]
+
+NAME = "connect"
+ORDER = 31
+DEFAULT_OUT = Path("results/connect")
+SMOKE_ARGS = [
+    "--data",
+    "digits",
+    "--width",
+    "16",
+    "--epochs",
+    "1",
+    "--steps",
+    "3",
+    "--interior",
+    "3",
+    "--bezier-epochs",
+    "1",
+    "--points",
+    "5",
+    "--threads",
+    "1",
+    "--no-progress",
+]
+ARCHITECTURE_KEYS = ("data", "arch", "width")
+
+
+def method_list(text: str) -> tuple[str, ...]:
+    """argparse type for ``--methods``: comma-separated names from :data:`METHODS`."""
+    methods = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise argparse.ArgumentTypeError(f"unknown methods {unknown or text!r}; valid: {', '.join(METHODS)}")
+    return methods
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    defaults = ConnectOptions()
+    parser = commands.add_parser(
+        NAME,
+        help="connect two trained networks by straight, Bézier and geodesic paths",
+        description=__doc__,
+    )
+    parser.add_argument(
+        "checkpoints",
+        nargs="*",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="two checkpoints written by `geomanifold train` (none: train both here)",
+    )
+    add_network_options(parser)
+    parser.add_argument(
+        "--methods",
+        type=method_list,
+        default=defaults.methods,
+        metavar="LIST",
+        help=f"comma-separated paths out of {', '.join(METHODS)} (default: {','.join(defaults.methods)})",
+    )
+    parser.add_argument(
+        "--align",
+        choices=ALIGNMENTS,
+        default=defaults.align,
+        help="permutation alignment of B's hidden units to A (default: both, with and without)",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=DIVERGENCES,
+        default=defaults.kind,
+        help="task metric: 2·KL of softmax outputs or squared output distance (default: kl)",
+    )
+    parser.add_argument(
+        "--interior",
+        type=positive_int,
+        default=defaults.interior,
+        metavar="N",
+        help=f"free interior points of the geodesic polyline (default: {defaults.interior})",
+    )
+    parser.add_argument(
+        "--steps",
+        type=positive_int,
+        default=defaults.steps,
+        metavar="N",
+        help=f"Adam steps of the geodesic solver (default: {defaults.steps})",
+    )
+    parser.add_argument(
+        "--geodesic-lr",
+        type=float,
+        default=defaults.geodesic_lr,
+        help=f"learning rate of the geodesic solver (default: {defaults.geodesic_lr})",
+    )
+    parser.add_argument(
+        "--metric-batch",
+        type=positive_int,
+        default=defaults.metric_batch,
+        metavar="N",
+        help=f"inputs per geodesic step (default: {defaults.metric_batch})",
+    )
+    parser.add_argument(
+        "--bezier-epochs",
+        type=positive_int,
+        default=defaults.bezier_epochs,
+        metavar="N",
+        help=f"epochs of the mode-connecting Bézier curve (default: {defaults.bezier_epochs})",
+    )
+    parser.add_argument(
+        "--points",
+        type=positive_int,
+        default=defaults.points,
+        metavar="T",
+        help=f"evaluation points along t (default: {defaults.points})",
+    )
+    add_run_options(parser, DEFAULT_OUT)
+    parser.set_defaults(handler=run)
+
+
+def load_endpoints(paths: list[Path], device, data_dir: Path | None = None) -> tuple:
+    """``(split, model_a, model_b, metadata)`` from two checkpoints of ``geomanifold train`` (the data
+    set named in their metadata, from ``data_dir`` where it needs one).
+
+    Raises:
+        ValueError: not exactly two paths, metadata without the architecture, or two checkpoints of
+            different data, architecture or width (naming the first mismatch).
+        CheckpointError: an unreadable checkpoint or weights that do not fit the architecture.
+        NonFiniteWeightsError: NaN or infinite weights (naming the checkpoint).
+    """
+    if len(paths) != 2:
+        raise ValueError(f"checkpoints: give two (A.pt B.pt) or none, got {len(paths)}")
+    payloads = [load_checkpoint(path) for path in paths]
+    for path, payload in zip(paths, payloads, strict=True):
+        missing = [key for key in ARCHITECTURE_KEYS if key not in payload["metadata"]]
+        if missing:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} has no {', '.join(missing)} in its metadata; "
+                "write it with `geomanifold train`"
+            )
+    first, second = (payload["metadata"] for payload in payloads)
+    for key in ARCHITECTURE_KEYS:
+        if first[key] != second[key]:
+            raise ValueError(
+                f"checkpoints have different architectures: {key} {first[key]!r} in "
+                f"{str(paths[0])!r} but {second[key]!r} in {str(paths[1])!r}"
+            )
+    split = load_data(first["data"], data_dir)
+    models = []
+    for path, payload in zip(paths, payloads, strict=True):
+        model = build_network(first["arch"], split, first["width"]).to(device)
+        load_into(model, payload)
+        check_vector(model, parameter_vector(model), f"weights of checkpoint {str(path)!r}")
+        models.append(model.eval())
+    return split, *models, {key: first[key] for key in ARCHITECTURE_KEYS}
+
+
+def run(args: argparse.Namespace) -> int:
+    device = setup_run(args)
+    options = ConnectOptions(
+        methods=args.methods,
+        align=args.align,
+        kind=args.kind,
+        interior=args.interior,
+        steps=args.steps,
+        geodesic_lr=args.geodesic_lr,
+        metric_batch=args.metric_batch,
+        bezier_epochs=args.bezier_epochs,
+        batch_size=args.batch_size,
+        points=args.points,
+    )
+    started = time.perf_counter()
+    if args.checkpoints:
+        split, model_a, model_b, network = load_endpoints(args.checkpoints, device, args.data_dir)
+    else:
+        split = load_data(args.data, args.data_dir)
+        network = {"data": args.data, "arch": args.arch, "width": args.width}
+    split = replace(
+        split, **{f: getattr(split, f).to(device) for f in ("x_train", "y_train", "x_test", "y_test")}
+    )
+    if not args.checkpoints:
+        training = {
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "optimizer": args.optimizer,
+        }
+        model_a, model_b = train_endpoints(
+            split, args.arch, args.width, args.seed, not args.no_progress, **training
+        )
+    results = connect_networks(model_a, model_b, split, options, args.seed, not args.no_progress)
+    seconds = {name: round(result.pop("seconds"), 3) for name, result in results.items()}
+    rows = write_results(args.out, results, {**network, "seed": args.seed, **asdict(options)})
+    write_json(args.out / "timing.json", {"paths": seconds, "total": round(time.perf_counter() - started, 3)})
+    print(format_table(rows))
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,122 @@
+"""``geomanifold continual``: learn task B after task A along functionally invariant paths that
+keep the outputs on a replay buffer of task-A inputs, against fine-tuning and replay +
+cross-entropy (:mod:`geomanifold.experiments.continual`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..experiments import continual
+from .common import add_run_options, positive_int, setup_run
+from .sparsify import add_walk_options
+
+__all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "register", "run", "task_split_list"]
+
+NAME = "continual"
+ORDER = 33
+DEFAULT_OUT = Path("results/continual")
+SMOKE_ARGS = [
+    "--data",
+    "digits",
+    "--task-split",
+    "digits,rotation",
+    "--width",
+    "16",
+    "--epochs",
+    "1",
+    "--steps",
+    "4",
+    "--buffer-size",
+    "20",
+    "--record-every",
+    "2",
+    "--seeds",
+    "1",
+    "--threads",
+    "1",
+    "--no-progress",
+]
+
+
+def task_split_list(text: str) -> tuple[str, ...]:
+    """argparse type for ``--task-split``: comma-separated names from
+    :data:`~geomanifold.experiments.continual.TASK_SPLITS`."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names or any(name not in continual.TASK_SPLITS for name in names):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated task splits out of {', '.join(continual.TASK_SPLITS)}; got {text!r}"
+        )
+    return names
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    defaults = continual.ContinualSettings()
+    parser = commands.add_parser(
+        NAME, help="learn a second task along functionally invariant paths", description=__doc__
+    )
+    add_walk_options(parser, defaults)
+    parser.add_argument(
+        "--task-split",
+        type=task_split_list,
+        default=defaults.task_splits,
+        metavar="LIST",
+        help="digits (0-4 then 5-9) and/or rotation (the digits, then rotated) (default: digits,rotation)",
+    )
+    parser.add_argument(
+        "--rotation",
+        type=float,
+        default=defaults.rotation,
+        metavar="TURNS",
+        help=f"rotation of task B in turns for --task-split rotation (default: {defaults.rotation})",
+    )
+    parser.add_argument(
+        "--buffer-size",
+        type=positive_int,
+        default=defaults.buffer_size,
+        metavar="N",
+        help=f"task-A inputs in the replay buffer (default: {defaults.buffer_size})",
+    )
+    parser.add_argument(
+        "--step-length",
+        type=float,
+        default=defaults.step_length,
+        metavar="EPS",
+        help=f"Euclidean length of every FIP step (default: {defaults.step_length})",
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=defaults.lr,
+        help=f"Adam learning rate of the baselines (default: {defaults.lr})",
+    )
+    add_run_options(parser, DEFAULT_OUT, several_seeds=True)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    device = setup_run(args)
+    settings = continual.ContinualSettings(
+        data=args.data,
+        arch=args.arch,
+        width=args.width,
+        epochs=args.epochs,
+        task_splits=args.task_split,
+        rotation=args.rotation,
+        steps=args.steps,
+        buffer_size=args.buffer_size,
+        step_length=args.step_length,
+        penalty=args.penalty,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        record_every=args.record_every,
+    )
+    result = continual.run(args.out, settings, args.seeds, device, not args.no_progress)
+    print(f"{'split':<9} {'method':<12} {'task A before':>14} {'task A after':>13} {'task B':>8}")
+    for row in result["summary"]:
+        print(
+            f"{row['task_split']:<9} {row['method']:<12} {row['task_a_before_mean']:>14.4f} "
+            f"{row['task_a_accuracy_mean']:>13.4f} {row['task_b_accuracy_mean']:>8.4f}"
+        )
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,197 @@
+"""The conditioning methods compared in issue 4, built on one backbone.
+
+Backbones (``backbone(kind, input_shape, width, classes)``): ``mlp`` is ``Flatten → Linear(D, w)
+→ ReLU → Linear(w, C)`` (SCN's FashionMNIST set-up with ``w = 32``); ``cnn`` is
+``Conv(c, w, 3) → ReLU → MaxPool(2) → Conv(w, 2w, 3) → ReLU → global average → Linear(2w, C)``
+(``Conv1d`` for sequences). Every method starts from the same backbone weights for a seed.
+
+| method | model | optimizer |
+|---|---|---|
+| ``manifold`` | :class:`WeightManifold` with the topology's basis | :class:`NaturalGradientAdam` |
+| ``manifold-adam`` | the same | ``torch.optim.Adam`` (no metric) |
+| ``unconditioned`` | :class:`Unconditioned` | Adam |
+| ``concat`` | :class:`InputConcat` (context features as extra inputs / channels) | Adam |
+| ``film`` | :class:`FiLM` on every hidden layer | Adam |
+| ``scn`` | :class:`SCN` with ``D = 3`` weight copies | Adam |
+| ``specialists`` | :class:`Specialists`, one backbone per training context value | Adam |
+| ``<name>-matched`` | ``concat``, ``film``, ``unconditioned`` at the manifold's parameter count | Adam |
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..baselines import (
+    SCN,
+    FiLM,
+    InputConcat,
+    Specialists,
+    Unconditioned,
+    count_parameters,
+    feature_count,
+    mlp,
+    parameter_matched_width,
+)
+from ..bases import Basis, BSpline, Fourier, Line, TensorProduct
+from ..conditioning import WeightManifold
+from ..optim import NaturalGradientAdam
+
+__all__ = [
+    "BACKBONES",
+    "MANIFOLDS",
+    "METHODS",
+    "MethodSpec",
+    "backbone",
+    "build_method",
+    "manifold_basis",
+    "specialist_contexts",
+]
+
+BACKBONES = ("mlp", "cnn")
+MANIFOLDS = ("line", "circle", "fourier2", "spline", "torus", "cylinder")
+_MATCHABLE = ("concat", "film", "unconditioned")
+METHODS = (
+    "manifold",
+    "manifold-adam",
+    "unconditioned",
+    "concat",
+    "film",
+    "scn",
+    "specialists",
+    *(f"{name}-matched" for name in _MATCHABLE),
+)
+SCN_DIMENSIONS = 3
+SPLINE_POINTS = 6
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Everything a method needs besides its name: the backbone, the task's context flags, the
+    manifold topology, training contexts for the specialists and the learning rate."""
+
+    backbone: str
+    input_shape: tuple[int, ...]
+    classes: int
+    width: int
+    periodic: tuple[bool, ...]
+    manifold: str
+    specialist_contexts: Tensor
+    lr: float
+
+
+def backbone(kind: str, input_shape: tuple[int, ...], width: int, classes: int, extra: int = 0) -> nn.Module:
+    """A fresh backbone (see the module docstring); ``extra`` more input features (``mlp``) or
+    channels (``cnn``) for input concatenation.
+
+    Raises:
+        ValueError: unknown ``kind``, or a ``cnn`` on inputs that are neither ``(C, L)`` nor ``(C, H, W)``.
+    """
+    if kind == "mlp":
+        return mlp(math.prod(input_shape) + extra, [width], classes)
+    if kind != "cnn":
+        raise ValueError(f"--backbone: unknown backbone {kind!r}; valid: {', '.join(BACKBONES)}")
+    if len(input_shape) not in (2, 3):
+        raise ValueError(f"--backbone cnn needs inputs (C, L) or (C, H, W), got {input_shape}")
+    one_d = len(input_shape) == 2
+    conv = nn.Conv1d if one_d else nn.Conv2d
+    return nn.Sequential(
+        conv(input_shape[0] + extra, width, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool1d(2) if one_d else nn.MaxPool2d(2),
+        conv(width, 2 * width, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool1d(1) if one_d else nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(2 * width, classes),
+    )
+
+
+def manifold_basis(name: str, periodic: tuple[bool, ...]) -> Basis:
+    """The basis of topology ``name`` for a task with context flags ``periodic``: ``line``,
+    ``circle`` (Fourier order 1), ``fourier2``, ``spline`` (cubic, 6 functions; periodic on a
+    periodic task), ``torus`` (Fourier ⊗ Fourier), ``cylinder`` (line ⊗ Fourier).
+
+    Raises:
+        ValueError: unknown topology, or one whose dimension differs from the task's.
+    """
+    one_d = {
+        "line": Line,
+        "circle": lambda: Fourier(1),
+        "fourier2": lambda: Fourier(2),
+        "spline": lambda: (BSpline.periodic if periodic[0] else BSpline.open)(SPLINE_POINTS),
+    }
+    two_d = {
+        "torus": lambda: TensorProduct(Fourier(1), Fourier(1)),
+        "cylinder": lambda: TensorProduct(Line(), Fourier(1)),
+    }
+    if name not in MANIFOLDS:
+        raise ValueError(f"--manifold: unknown manifold {name!r}; valid: {', '.join(MANIFOLDS)}")
+    table = one_d if len(periodic) == 1 else two_d
+    if name not in table:
+        raise ValueError(
+            f"--manifold {name} does not have the task's {len(periodic)} context coordinate(s); "
+            f"valid here: {', '.join(table)}"
+        )
+    return table[name]()
+
+
+def specialist_contexts(
+    periodic: tuple[bool, ...], train_values: Tensor | None, seen: Callable[[Tensor], Tensor]
+) -> Tensor:
+    """Context values ``(N, m)`` of the specialists: the ``few`` training values of the first
+    coordinate, else 8 evenly spaced values (bin centres on an interval) kept where ``seen(s)``
+    is true; 4 evenly spaced values of every other coordinate."""
+
+    def axis(p: bool, n: int) -> Tensor:
+        return torch.arange(n) / n if p else (torch.arange(n) + 0.5) / n
+
+    first = train_values if train_values is not None else axis(periodic[0], 8)
+    axes = [first, *(axis(p, 4) for p in periodic[1:])]
+    grid = torch.cartesian_prod(*axes).reshape(-1, len(periodic)).float()
+    return grid if train_values is not None else grid[seen(grid)]
+
+
+def build_method(name: str, spec: MethodSpec, seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """``(model, optimizer)`` of method ``name``; the backbone is initialised under ``seed`` (the
+    global random state is restored).
+
+    Raises:
+        ValueError: unknown method or manifold.
+    """
+    if name not in METHODS:
+        raise ValueError(f"--methods: unknown method {name!r}; valid: {', '.join(METHODS)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = _build(name, spec)
+    if name == "manifold":
+        return model, NaturalGradientAdam(model.param_groups(), lr=spec.lr)
+    return model, torch.optim.Adam(model.parameters(), lr=spec.lr)
+
+
+def _build(name: str, spec: MethodSpec) -> nn.Module:
+    def net(width: int = spec.width, extra: int = 0) -> nn.Module:
+        return backbone(spec.backbone, spec.input_shape, width, spec.classes, extra)
+
+    builders: dict[str, Callable[[int], nn.Module]] = {
+        "unconditioned": lambda w: Unconditioned(net(w), spec.periodic),
+        "concat": lambda w: InputConcat(
+            net(w, feature_count(spec.periodic)), spec.periodic, flatten=spec.backbone == "mlp"
+        ),
+        "film": lambda w: FiLM(net(w), spec.periodic),
+    }
+    if name in ("manifold", "manifold-adam"):
+        return WeightManifold(net(), manifold_basis(spec.manifold, spec.periodic))
+    if name == "scn":
+        return SCN(net(), SCN_DIMENSIONS, spec.periodic)
+    if name == "specialists":
+        return Specialists(net, spec.specialist_contexts, spec.periodic)
+    if name.endswith("-matched"):
+        base = name.removesuffix("-matched")
+        target = count_parameters(WeightManifold(net(), manifold_basis(spec.manifold, spec.periodic)))
+        return builders[base](parameter_matched_width(builders[base], target))
+    return builders[name](spec.width)
