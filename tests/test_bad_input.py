@@ -13,7 +13,16 @@ from torch import nn
 import geomanifold as gm
 from geomanifold.cli import main
 from geomanifold.commands.common import add_checkpoint_options, add_run_options
-from geomanifold.data import load_digits8x8, split_train_test
+from geomanifold.data import (
+    add_noise,
+    cyclic_shift,
+    load_digits8x8,
+    load_mnist1d,
+    noise_and_rotate,
+    rotate,
+    rotate_and_shift,
+    split_train_test,
+)
 from geomanifold.training import NonFiniteError, apply_context, evaluate, fit, train_epoch
 
 
@@ -37,6 +46,31 @@ def test_empty_or_mismatched_data_sets():
     one_line(ValueError, "x and y are empty", split_train_test, empty_x, empty_y)
     one_line(ValueError, "x and y must have the same length, got 4 and 3",
              split_train_test, torch.zeros(4, 3), torch.zeros(3, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    "name", ["add_noise", "rotate", "cyclic_shift", "rotate_and_shift", "noise_and_rotate"]
+)
+def test_transforms_need_floating_x_and_s_on_its_device(name):
+    images = torch.zeros(2, 1, 4, 4)
+    pair = torch.zeros(2, 2)
+    call = {
+        "add_noise": lambda x, s: add_noise(x, s[:, 0], 1.0),
+        "rotate": lambda x, s: rotate(x, s[:, 0]),
+        "cyclic_shift": lambda x, s: cyclic_shift(x, s[:, 0]),
+        "rotate_and_shift": rotate_and_shift,
+        "noise_and_rotate": lambda x, s: noise_and_rotate(x, s, 1.0),
+    }[name]
+    one_line(TypeError, r"x must be a floating tensor \(e.g. x.float\(\)\), got torch.int64",
+             call, images.long(), pair)
+    one_line(ValueError, r"s is on meta but x is on cpu; move s to x's device",
+             call, images, pair.to("meta"))
+    assert call(images, pair).dtype == torch.float32  # the valid call still works
+
+
+@pytest.mark.parametrize("num_samples", [0, -10, 9, 12.5, True, "100"])
+def test_mnist1d_rejects_bad_sizes(num_samples):
+    one_line(ValueError, "num_samples must be an int >= 10", load_mnist1d, num_samples=num_samples)
 
 
 # ----------------------------------------------------------------------------- training

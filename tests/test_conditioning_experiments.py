@@ -167,12 +167,17 @@ def test_compare_writes_csv_and_png(compared):
     assert sorted(p.name for p in (compared / "checkpoints").iterdir())[0] == "concat-seed0.pt"
 
 
-def test_condition_runs_one_method_on_a_two_dimensional_context(tmp_path, one_thread):
+def test_condition_runs_one_method_on_a_two_dimensional_context(tmp_path, one_thread, capsys):
+    """(With ``--resume`` on a fresh ``--out``: it starts from step 0 and says so in one line.)"""
     argv = [
         "condition", "--data", "digits", "--task", "cylinder", "--method", "manifold", "--seeds", "1",
         "--epochs", "1", "--train-size", "100", "--test-size", "16", "--out", str(tmp_path), "--no-progress",
+        "--resume",
     ]
     assert main(argv) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    folder = tmp_path / "checkpoints"
+    assert first == f"resume: no checkpoint found in {folder} for 1 of 1 run(s); those start from step 0"
     result = json.loads((tmp_path / "results.json").read_text())
     assert result["manifold"] == "cylinder" and len(result["curves"]) == 9 * 8  # 9 noise levels × 8 angles
     assert (tmp_path / "accuracy_heatmaps.png").read_bytes()[:8] == PNG_SIGNATURE

@@ -100,6 +100,20 @@ def test_works_on_a_tensor_product_manifold_with_its_own_chart():
     assert ((estimate.s >= 0) & (estimate.s <= 1)).all()
 
 
+def test_a_float32_model_gets_a_float32_estimate_it_accepts():
+    wm = angle_manifold().float()
+    truth = torch.tensor([0.31, 0.77])
+    x = batches_at(truth).float()
+    estimate = infer_context(wm, x)
+    assert estimate.s.dtype == torch.float32
+    assert wm(x[0], estimate.s[0]).dtype == torch.float32  # no dtype mismatch
+    error = Chart.unit([True]).wrapped_difference(truth[:, None], estimate.s).abs()
+    assert error.max() < 1e-3
+    # a model without parameters: x's dtype
+    no_parameters = infer_context(AngleAndLevel(), torch.rand(1, 2, 3), Chart.unit([True, False]), grid=4)
+    assert no_parameters.s.dtype == torch.float32
+
+
 def test_errors():
     wm = angle_manifold()
     x = batches_at(torch.tensor([0.1], dtype=torch.float64))

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..bases import Bernstein
-from ..conditioning import WeightManifold
+from ..conditioning import Selector, WeightManifold
 from .context import ContextModule, _encode
 
 __all__ = ["SCN"]
@@ -48,8 +48,8 @@ class SCN(ContextModule):
         periodic: Sequence[bool],
         hidden: int = 64,
         init: str = "independent",
-        include=None,
-        exclude=None,
+        include: Selector | None = None,
+        exclude: Selector | None = None,
     ):
         super().__init__(periodic)
         for name, value in (("dimensions", dimensions), ("hidden", hidden)):

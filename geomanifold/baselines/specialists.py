@@ -30,7 +30,12 @@ class Specialists(ContextModule):
             factory that returns the same network twice.
     """
 
-    def __init__(self, model_factory: Callable[[], nn.Module], contexts, periodic: Sequence[bool]):
+    def __init__(
+        self,
+        model_factory: Callable[[], nn.Module],
+        contexts: Tensor | Sequence[Sequence[float]],
+        periodic: Sequence[bool],
+    ):
         super().__init__(periodic)
         contexts = self.chart.validate(contexts, "contexts")
         if contexts.ndim != 2 or contexts.shape[0] == 0:

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from ..experiments.methods import METHODS
-from .common import add_checkpoint_options, add_run_options, setup_run
 from .conditioning_options import add_experiment_options, run_experiment
 
 __all__ = ["DEFAULT_METHODS", "DEFAULT_OUT", "SMOKE_ARGS", "method_list", "register", "run"]
@@ -63,12 +62,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="LIST",
         help=f"comma-separated methods (default: {','.join(DEFAULT_METHODS)}); valid: {', '.join(METHODS)}",
     )
-    add_experiment_options(parser)
-    add_run_options(parser, DEFAULT_OUT, several_seeds=True)
-    add_checkpoint_options(parser)
+    add_experiment_options(parser, DEFAULT_OUT)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    device = setup_run(args)
-    return run_experiment(args, args.methods, device)
+    return run_experiment(args, args.methods)

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from ..experiments.methods import METHODS
-from .common import add_checkpoint_options, add_run_options, setup_run
 from .conditioning_options import add_experiment_options, run_experiment
 
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "register", "run"]
@@ -43,12 +42,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "evaluate it at every test context, with conditioning inference.",
     )
     parser.add_argument("--method", choices=METHODS, default="manifold", help="method (default: manifold)")
-    add_experiment_options(parser)
-    add_run_options(parser, DEFAULT_OUT, several_seeds=True)
-    add_checkpoint_options(parser)
+    add_experiment_options(parser, DEFAULT_OUT)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    device = setup_run(args)
-    return run_experiment(args, (args.method,), device)
+    return run_experiment(args, (args.method,))

@@ -1,5 +1,6 @@
 """Options shared by ``geomanifold condition`` and ``geomanifold compare`` (no command here):
-the data, task, protocol and manifold of a conditioning experiment, its sizes, and running it."""
+the data, task, protocol and manifold of a conditioning experiment, its sizes, the run and
+checkpoint options, and running it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ..experiments.datasets import DATA_SETS
 from ..experiments.methods import BACKBONES, MANIFOLDS
 from ..experiments.protocols import FEW_VALUES, PROTOCOLS
 from ..experiments.tasks import TASKS
-from .common import positive_int
+from .common import add_checkpoint_options, add_run_options, positive_int, setup_run
 
 __all__ = ["add_experiment_options", "experiment_config", "run_experiment"]
 
@@ -27,8 +28,9 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def add_experiment_options(parser: argparse.ArgumentParser) -> None:
-    """``--data``, ``--data-dir``, ``--task``, ``--manifold``, ``--protocol``, ``--few`` and the sizes."""
+def add_experiment_options(parser: argparse.ArgumentParser, default_out: Path) -> None:
+    """``--data``, ``--data-dir``, ``--task``, ``--manifold``, ``--protocol``, ``--few`` and the sizes,
+    then the run options (``--seeds``, output folder ``default_out``) and the checkpoint options."""
     parser.add_argument(
         "--data", choices=list(DATA_SETS), default="mnist5k", help="data set (default: mnist5k)"
     )
@@ -73,6 +75,8 @@ def add_experiment_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--test-size", type=positive_int, default=None, help="use the first N test examples")
     parser.add_argument("--no-infer", action="store_true", help="skip conditioning inference")
+    add_run_options(parser, default_out, several_seeds=True)
+    add_checkpoint_options(parser)
 
 
 def experiment_config(args: argparse.Namespace, methods: tuple[str, ...]) -> ExperimentConfig:
@@ -97,8 +101,10 @@ def experiment_config(args: argparse.Namespace, methods: tuple[str, ...]) -> Exp
     )
 
 
-def run_experiment(args: argparse.Namespace, methods: tuple[str, ...], device) -> int:
-    """Run the suite, print its table, write results, checkpoints and figures into ``args.out``."""
+def run_experiment(args: argparse.Namespace, methods: tuple[str, ...]) -> int:
+    """Set up the run (:func:`~geomanifold.commands.common.setup_run`), run the suite, print its
+    table, write results, checkpoints and figures into ``args.out``."""
+    device = setup_run(args)
     started = time.perf_counter()
     result = run_suite(
         experiment_config(args, methods),

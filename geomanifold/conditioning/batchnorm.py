@@ -11,10 +11,10 @@ given (possibly unseen) ``s``, :func:`calibrate_batchnorm` recomputes them from 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .manifold import WeightManifold
@@ -22,7 +22,9 @@ from .manifold import WeightManifold
 __all__ = ["calibrate_batchnorm"]
 
 
-def calibrate_batchnorm(model: nn.Module, batches: Iterable, s=None) -> nn.Module:
+def calibrate_batchnorm(
+    model: nn.Module, batches: Iterable, s: Tensor | Sequence[float] | None = None
+) -> nn.Module:
     """Reset every BatchNorm's running statistics and recompute them at one context.
 
     Args:

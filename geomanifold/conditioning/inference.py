@@ -9,6 +9,8 @@ found by a grid search over the chart (periodic coordinates: ``n`` points over o
 intervals: ``n`` points including both ends) and refined by golden-section search in the grid
 cell around the best point, one coordinate at a time (periodic coordinates may cross the seam;
 interval ones stay inside). Several batches are handled at once, each with its own ``ŝ``.
+The search runs in float64; ``ŝ`` is returned in the model's floating dtype (``x``'s for a model
+without floating parameters), so ``model(x, ŝ)`` works directly.
 """
 
 from __future__ import annotations
@@ -101,7 +103,8 @@ def infer_context(
         rounds: coordinate sweeps of the refinement (``m = 1`` needs one).
 
     Returns:
-        :class:`ContextEstimate` with ``s: (N, m)`` and ``objective: (N,)``.
+        :class:`ContextEstimate` with ``s: (N, m)`` (in the model's floating dtype) and
+        ``objective: (N,)``.
 
     Raises:
         ValueError: ``grid < 2``, negative ``refine``/``rounds``, or an unbounded coordinate.
@@ -129,7 +132,17 @@ def infer_context(
             s, best = _golden_section(model, x, s, best, i, low, high, refine)
         if m == 1:
             break
-    return ContextEstimate(chart.wrap(s), best)
+    return ContextEstimate(chart.wrap(s).to(_floating_dtype(model, x)), best)
+
+
+def _floating_dtype(model: nn.Module, x: Tensor) -> torch.dtype:
+    """The dtype the model computes in: its first floating parameter's, else ``x``'s if floating,
+    else torch's default."""
+    parameters = model.parameters() if isinstance(model, nn.Module) else ()
+    for parameter in parameters:
+        if parameter.is_floating_point():
+            return parameter.dtype
+    return x.dtype if x.is_floating_point() else torch.get_default_dtype()
 
 
 def _golden_section(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import random
 
 import numpy as np
@@ -23,7 +24,15 @@ def load_mnist1d(seed: int = 0, num_samples: int = 5000) -> DataSplit:
         :class:`DataSplit` with ``x: (N, 1, 40)`` float32 (standardised by the generator: mean
         0, std 1 over the whole set, not in ``[0, 1]``) and ``y: (N,)`` int64 in ``0..9``;
         the generator's own split (4,000 / 1,000 at ``num_samples=5000``).
+
+    Raises:
+        ValueError: ``num_samples`` not an int >= 10 (the generator makes ``num_samples // 10``
+            examples of each digit).
     """
+    if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 10:
+        raise ValueError(
+            f"num_samples must be an int >= 10 (num_samples // 10 examples per digit), got {num_samples!r}"
+        )
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()

@@ -8,14 +8,25 @@ from torch import Tensor
 __all__ = ["add_noise", "per_example"]
 
 
+def check_floating(x: Tensor) -> None:
+    """Stop with a one-line ``TypeError`` naming ``x`` unless it is a floating tensor (the
+    transforms interpolate and add noise, which integer images cannot hold)."""
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        kind = x.dtype if isinstance(x, Tensor) else type(x).__name__
+        raise TypeError(f"x must be a floating tensor (e.g. x.float()), got {kind}")
+
+
 def per_example(s: Tensor | float, batch: int, like: Tensor) -> Tensor:
     """Context ``s`` as ``(B,)`` in ``like``'s dtype and device.
 
-    Accepts a number or ``()`` (shared by the batch), ``(B,)`` or ``(B, 1)``.
+    Accepts a number or ``()`` (shared by the batch), ``(B,)`` or ``(B, 1)``; a tensor ``s``
+    must already be on ``like``'s device (it is not moved silently).
 
     Raises:
-        ValueError: any other shape.
+        ValueError: any other shape, or a tensor ``s`` on another device than ``like``.
     """
+    if isinstance(s, Tensor) and s.device != like.device:
+        raise ValueError(f"s is on {s.device} but x is on {like.device}; move s to x's device")
     s = torch.as_tensor(s, dtype=like.dtype, device=like.device)
     if s.ndim == 2 and s.shape[1] == 1:
         s = s[:, 0]
@@ -41,8 +52,11 @@ def add_noise(
         ``(B, *F)`` noisy inputs, same dtype and device as ``x``.
 
     Raises:
-        ValueError: ``s`` of a wrong shape or outside ``[0, 1]``, or ``sigma_max < 0``.
+        TypeError: ``x`` not a floating tensor.
+        ValueError: ``s`` of a wrong shape, on another device or outside ``[0, 1]``, or
+            ``sigma_max < 0``.
     """
+    check_floating(x)
     if not sigma_max >= 0:
         raise ValueError(f"sigma_max must be >= 0, got {sigma_max!r}")
     s = per_example(s, x.shape[0], x)

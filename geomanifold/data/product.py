@@ -4,6 +4,9 @@
   by ``s₁`` of the width (both periodic);
 - :func:`noise_and_rotate`: the cylinder, rotation by ``2π s₁`` then Gaussian noise of level
   ``s₀ ∈ [0, 1]`` (an interval times a circle).
+
+Both need a floating ``x`` (``TypeError`` otherwise, from :func:`rotate`) and ``s`` on ``x``'s
+device.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .noise import per_example
+from .noise import check_floating, per_example
 
 __all__ = ["rotate"]
 
@@ -31,8 +31,10 @@ def rotate(x: Tensor, s: Tensor | float, mode: str = "bilinear", padding_mode: s
         ``(B, C, H, W)`` rotated images, same dtype and device as ``x``.
 
     Raises:
-        ValueError: ``x`` not 4-D or ``s`` of a wrong shape.
+        TypeError: ``x`` not a floating tensor.
+        ValueError: ``x`` not 4-D, or ``s`` of a wrong shape or on another device.
     """
+    check_floating(x)
     if x.ndim != 4:
         raise ValueError(f"x must have shape (B, C, H, W), got {tuple(x.shape)}")
     s = per_example(s, x.shape[0], x)

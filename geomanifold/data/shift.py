@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .noise import per_example
+from .noise import check_floating, per_example
 
 __all__ = ["cyclic_shift"]
 
@@ -27,8 +27,11 @@ def cyclic_shift(x: Tensor, s: Tensor | float, dim: int = -1) -> Tensor:
         tensor of ``x``'s shape, dtype and device.
 
     Raises:
-        ValueError: ``s`` of a wrong shape, or ``dim`` naming the batch dimension.
+        TypeError: ``x`` not a floating tensor.
+        ValueError: ``s`` of a wrong shape or on another device, or ``dim`` naming the batch
+            dimension.
     """
+    check_floating(x)
     dim = dim % x.ndim
     if dim == 0:
         raise ValueError("dim must not be the batch dimension 0; valid: 1 .. x.ndim - 1 or negative")

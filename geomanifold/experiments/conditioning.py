@@ -206,7 +206,8 @@ def run_suite(
 
     With ``checkpoints`` (a folder), each run keeps a checkpoint ``<method>-seed<seed>.pt`` there
     (every ``checkpoint_every`` steps, 0: every epoch) and ``resume`` continues the runs that have
-    one (finished runs are not retrained).
+    one (finished runs are not retrained); the others start from step 0, which one line on stdout
+    says.
 
     Returns:
         ``{"config", "manifold", "protocol", "runs", "curves", "summary", "seconds"}``: the
@@ -233,6 +234,16 @@ def run_suite(
         config.lr,
     )
     runs, curves, seconds = [], [], {}
+
+    def checkpoint_path(method: str, seed: int) -> Path:
+        return Path(checkpoints) / f"{method}-seed{seed}.pt"
+
+    if resume and checkpoints is not None:
+        total = len(config.seeds) * len(config.methods)
+        fresh = sum(not checkpoint_path(m, s).is_file() for s in config.seeds for m in config.methods)
+        if fresh:
+            print(f"resume: no checkpoint found in {checkpoints} for {fresh} of {total} run(s); "
+                  "those start from step 0")
     bar = tqdm(total=len(config.seeds) * len(config.methods), disable=not progress, desc="runs")
     for seed in config.seeds:
         test_sets = _test_sets(task, plan, x_test, seed)
@@ -241,7 +252,7 @@ def run_suite(
             started = time.perf_counter()
             saving = None
             if checkpoints is not None:
-                path = Path(checkpoints) / f"{method}-seed{seed}.pt"
+                path = checkpoint_path(method, seed)
                 saving = {"checkpoint": path, "checkpoint_every": checkpoint_every}
                 saving["resume"] = resume and path.is_file()
             row, curve = run_method(

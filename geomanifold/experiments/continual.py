@@ -26,21 +26,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from ..data import DataSplit, rotate
-from ..io import write_csv, write_json
+from ..io import write_json
 from ..plotting.fip import continual_figure
 from ..weightspace.continual import learn_along_path, pseudo_labels, replay_buffer
 from ..weightspace.finetune import evaluate_weights, finetune
 from ..weightspace.functional import parameter_vector
 from .datasets import load_data
 from .networks import build_network, train_network
-from .statistics import mean_interval
+from .statistics import summarise_over_seeds, write_seed_outputs
 
 __all__ = ["METHODS", "TASK_SPLITS", "ContinualSettings", "run", "split_tasks", "summarise"]
 
@@ -181,14 +181,8 @@ def _seed_rows(
 def summarise(rows: Sequence[dict]) -> list[dict]:
     """Mean and 95 % t-interval half-width over seeds of both tasks' final accuracy, per task split
     and method."""
-    summary = []
-    for task_split, method in dict.fromkeys((r["task_split"], r["method"]) for r in rows):
-        chosen = [r for r in rows if r["task_split"] == task_split and r["method"] == method]
-        entry = {"task_split": task_split, "method": method, "seeds": len(chosen)}
-        for field in ("task_a_before", "task_a_accuracy", "task_b_accuracy", "mean_accuracy"):
-            entry[f"{field}_mean"], entry[f"{field}_ci95"] = mean_interval([r[field] for r in chosen])
-        summary.append(entry)
-    return summary
+    fields = ("task_a_before", "task_a_accuracy", "task_b_accuracy", "mean_accuracy")
+    return summarise_over_seeds(rows, ("task_split", "method"), fields)
 
 
 def run(
@@ -212,15 +206,7 @@ def run(
         seed_rows, seed_path = _seed_rows(settings, task_split, split, seed, device, progress)
         rows += seed_rows
         path_rows += seed_path
-    result = {
-        "settings": {**asdict(settings), "seeds": list(seeds)},
-        "rows": rows,
-        "summary": summarise(rows),
-    }
-    write_json(out / "continual.json", result)
-    write_csv(out / "continual.csv", rows)
-    write_csv(out / "continual_summary.csv", result["summary"])
-    write_csv(out / "continual_path.csv", path_rows)
+    result = write_seed_outputs(out, "continual", settings, seeds, rows, summarise(rows), path_rows)
     continual_figure(path_rows, out / "continual.png")
     write_json(out / "timing.json", {"seconds": round(time.perf_counter() - started, 3)})
     return result

@@ -3,7 +3,8 @@
 Backbones (``backbone(kind, input_shape, width, classes)``): ``mlp`` is ``Flatten → Linear(D, w)
 → ReLU → Linear(w, C)`` (SCN's FashionMNIST set-up with ``w = 32``); ``cnn`` is
 ``Conv(c, w, 3) → ReLU → MaxPool(2) → Conv(w, 2w, 3) → ReLU → global average → Linear(2w, C)``
-(``Conv1d`` for sequences). Every method starts from the same backbone weights for a seed.
+(``Conv1d`` for sequences; :func:`~geomanifold.experiments.networks.small_cnn`). Every method
+starts from the same backbone weights for a seed.
 
 | method | model | optimizer |
 |---|---|---|
@@ -40,6 +41,7 @@ from ..baselines import (
 from ..bases import Basis, BSpline, Fourier, Line, TensorProduct
 from ..conditioning import WeightManifold
 from ..optim import NaturalGradientAdam
+from .networks import small_cnn
 
 __all__ = [
     "BACKBONES",
@@ -97,18 +99,7 @@ def backbone(kind: str, input_shape: tuple[int, ...], width: int, classes: int, 
         raise ValueError(f"--backbone: unknown backbone {kind!r}; valid: {', '.join(BACKBONES)}")
     if len(input_shape) not in (2, 3):
         raise ValueError(f"--backbone cnn needs inputs (C, L) or (C, H, W), got {input_shape}")
-    one_d = len(input_shape) == 2
-    conv = nn.Conv1d if one_d else nn.Conv2d
-    return nn.Sequential(
-        conv(input_shape[0] + extra, width, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool1d(2) if one_d else nn.MaxPool2d(2),
-        conv(width, 2 * width, 3, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool1d(1) if one_d else nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(2 * width, classes),
-    )
+    return small_cnn((input_shape[0] + extra, *input_shape[1:]), width, classes)
 
 
 def manifold_basis(name: str, periodic: tuple[bool, ...]) -> Basis:

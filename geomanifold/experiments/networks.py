@@ -23,7 +23,7 @@ from torch import nn
 from ..data import DataSplit
 from ..training import evaluate, fit
 
-__all__ = ["ARCHITECTURES", "OPTIMIZERS", "build_network", "train_network"]
+__all__ = ["ARCHITECTURES", "OPTIMIZERS", "build_network", "small_cnn", "train_network"]
 
 ARCHITECTURES = ("mlp", "mlp-bn", "cnn", "cnn-bn")
 OPTIMIZERS = ("adam", "sgd")
@@ -40,7 +40,12 @@ def _mlp(features: int, width: int, classes: int, batchnorm: bool) -> nn.Sequent
     return nn.Sequential(*layers)
 
 
-def _cnn(input_shape: tuple[int, ...], width: int, classes: int, batchnorm: bool) -> nn.Sequential:
+def small_cnn(
+    input_shape: tuple[int, ...], width: int, classes: int, batchnorm: bool = False
+) -> nn.Sequential:
+    """The ``cnn`` (``cnn-bn`` with ``batchnorm``) of the module docstring for one example of shape
+    ``input_shape`` (``(c, L)`` or ``(c, H, W)``), in PyTorch's default initialisation under the
+    current random state; also the ``cnn`` backbone of the conditioning methods."""
     spatial = len(input_shape) - 1
     if spatial not in (1, 2):
         raise ValueError(
@@ -81,7 +86,7 @@ def build_network(arch: str, split: DataSplit, width: int = 128, seed: int = 0) 
         torch.manual_seed(seed)
         if arch.startswith("mlp"):
             return _mlp(math.prod(split.input_shape), width, split.num_classes, batchnorm)
-        return _cnn(split.input_shape, width, split.num_classes, batchnorm)
+        return small_cnn(split.input_shape, width, split.num_classes, batchnorm)
 
 
 def train_network(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -31,14 +31,14 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import CheckpointError, load_checkpoint, load_into
 from ..data import DataSplit
-from ..io import write_csv, write_json
+from ..io import write_json
 from ..plotting.fip import sparsification_figure
 from ..weightspace.finetune import evaluate_weights, finetune
 from ..weightspace.functional import check_vector, parameter_vector
 from ..weightspace.sparsify import check_sparsity, magnitude_mask, prune, sparsify_along_path, sparsity
 from .datasets import load_data
 from .networks import build_network, train_network
-from .statistics import mean_interval
+from .statistics import summarise_over_seeds, write_seed_outputs
 
 __all__ = ["METHODS", "SparsifySettings", "run", "summarise", "with_checkpoint_network"]
 
@@ -193,21 +193,7 @@ def _seed_rows(
 
 def summarise(rows: Sequence[dict]) -> list[dict]:
     """Mean and 95 % t-interval half-width of the test accuracy over seeds, per sparsity and method."""
-    keys = dict.fromkeys((r["sparsity"], r["method"]) for r in rows)
-    summary = []
-    for target, method in keys:
-        values = [r["test_accuracy"] for r in rows if r["sparsity"] == target and r["method"] == method]
-        mean, half = mean_interval(values)
-        summary.append(
-            {
-                "sparsity": target,
-                "method": method,
-                "seeds": len(values),
-                "test_accuracy_mean": mean,
-                "test_accuracy_ci95": half,
-            }
-        )
-    return summary
+    return summarise_over_seeds(rows, ("sparsity", "method"), ("test_accuracy",))
 
 
 def run(
@@ -231,15 +217,7 @@ def run(
         seed_rows, seed_path = _seed_rows(settings, split, seed, device, progress)
         rows += seed_rows
         path_rows += seed_path
-    result = {
-        "settings": {**asdict(settings), "seeds": list(seeds)},
-        "rows": rows,
-        "summary": summarise(rows),
-    }
-    write_json(out / "sparsify.json", result)
-    write_csv(out / "sparsify.csv", rows)
-    write_csv(out / "sparsify_summary.csv", result["summary"])
-    write_csv(out / "sparsify_path.csv", path_rows)
+    result = write_seed_outputs(out, "sparsify", settings, seeds, rows, summarise(rows), path_rows)
     dense = sum(r["dense_accuracy"] for r in rows) / len(rows)
     sparsification_figure(result["summary"], path_rows, dense, out / "sparsify.png")
     write_json(out / "timing.json", {"seconds": round(time.perf_counter() - started, 3)})
