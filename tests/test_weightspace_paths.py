@@ -17,15 +17,15 @@ from geomanifold.weightspace.geodesic import path_energy, path_outputs, solve_ge
 from geomanifold.weightspace.paths import PinnedCurve, bezier, bspline_path, polyline, straight_line
 
 
-def tiny_split(n=64, classes=3) -> DataSplit:
+def tiny_split(n=64, classes=3, size=3) -> DataSplit:
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(n, 1, 3, 3, generator=g, dtype=torch.float64)
+    x = torch.rand(n, 1, size, size, generator=g, dtype=torch.float64)
     y = torch.arange(n) % classes
     return DataSplit(x[:48], y[:48], x[48:], y[48:], "tiny", classes)
 
 
 def endpoints(arch="mlp", width=6, dtype=torch.float64):
-    split = tiny_split()
+    split = tiny_split(size=4 if arch.startswith("cnn") else 3)  # the CNN pools twice by 2
     a = build_network(arch, split, width, seed=0).to(dtype)
     b = build_network(arch, split, width, seed=1).to(dtype)
     return split, a, parameter_vector(a), parameter_vector(b)

@@ -2,7 +2,7 @@
 
 Backbones (``backbone(kind, input_shape, width, classes)``): ``mlp`` is ``Flatten → Linear(D, w)
 → ReLU → Linear(w, C)`` (SCN's FashionMNIST set-up with ``w = 32``); ``cnn`` is
-``Conv(c, w, 3) → ReLU → MaxPool(2) → Conv(w, 2w, 3) → ReLU → global average → Linear(2w, C)``
+``Conv(c, w, 3) → ReLU → MaxPool(2) → Conv(w, 2w, 3) → ReLU → MaxPool(2) → Flatten → Linear``
 (``Conv1d`` for sequences; :func:`~geomanifold.experiments.networks.small_cnn`). Every method
 starts from the same backbone weights for a seed.
 

@@ -5,8 +5,9 @@
 walk their layers.
 
 * ``mlp``: ``Flatten → Linear(F, w) → ReLU → Linear(w, w) → ReLU → Linear(w, C)``;
-* ``cnn``: ``Conv(c, w, 3) → ReLU → MaxPool(2) → Conv(w, 2w, 3) → ReLU → global average pool →
-  Linear(2w, C)``, with ``Conv1d`` for inputs ``(c, L)`` (MNIST-1D) and ``Conv2d`` for ``(c, H, W)``;
+* ``cnn``: ``Conv(c, w, 3) → ReLU → MaxPool(2) → Conv(w, 2w, 3) → ReLU → MaxPool(2) → Flatten →
+  Linear(2w · (H/4)(W/4), C)``, with ``Conv1d`` for inputs ``(c, L)`` (MNIST-1D) and ``Conv2d``
+  for ``(c, H, W)``;
 * ``mlp-bn``, ``cnn-bn``: the same with BatchNorm after every hidden linear map / convolution.
 """
 
@@ -51,16 +52,21 @@ def small_cnn(
         raise ValueError(
             f"arch 'cnn' needs inputs (C, L) or (C, H, W), got one example of shape {input_shape}"
         )
+    if min(input_shape[1:]) < 4:
+        raise ValueError(
+            f"arch 'cnn' pools twice by 2 and needs spatial sizes >= 4, got one example of shape "
+            f"{input_shape}"
+        )
     conv, norm = (nn.Conv1d, nn.BatchNorm1d) if spatial == 1 else (nn.Conv2d, nn.BatchNorm2d)
     pool = nn.MaxPool1d(2) if spatial == 1 else nn.MaxPool2d(2)
-    average = nn.AdaptiveAvgPool1d(1) if spatial == 1 else nn.AdaptiveAvgPool2d(1)
     layers: list[nn.Module] = []
-    for fan_in, fan_out, after in ((input_shape[0], width, pool), (width, 2 * width, average)):
+    for fan_in, fan_out in ((input_shape[0], width), (width, 2 * width)):
         layers.append(conv(fan_in, fan_out, 3, padding=1))
         if batchnorm:
             layers.append(norm(fan_out))
-        layers += [nn.ReLU(), after]
-    layers += [nn.Flatten(), nn.Linear(2 * width, classes)]
+        layers += [nn.ReLU(), pool]
+    features = 2 * width * math.prod(size // 4 for size in input_shape[1:])
+    layers += [nn.Flatten(), nn.Linear(features, classes)]
     return nn.Sequential(*layers)
 
 

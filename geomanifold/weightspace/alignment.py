@@ -42,20 +42,29 @@ def _chain(model: nn.Module) -> list[tuple[nn.Module, nn.Module | None]]:
         raise ValueError("model must have at least two weight layers (one hidden layer) to align")
     for i in range(len(chain) - 1):
         out_units, in_units = chain[i][0].weight.shape[0], chain[i + 1][0].weight.shape[1]
-        if out_units != in_units:
+        if in_units % out_units:
             raise ValueError(
                 f"weight layer {i + 1} takes {in_units} inputs but layer {i} has {out_units} units; "
-                "only chains whose layers feed each other's channels directly can be aligned"
+                "only chains whose layers feed each other's channels directly (or through a Flatten "
+                "of channel-major features) can be aligned"
             )
     return [tuple(pair) for pair in chain]
 
 
+def _permute_inputs(weight: Tensor, perm: Tensor) -> Tensor:
+    """``weight: (out, in, ...)`` with its input units reordered by ``perm: (units,)``; ``in`` is
+    ``units`` or, after a Flatten of ``(units, *spatial)`` features, ``units · |spatial|``
+    (channel-major blocks)."""
+    blocks = weight.reshape(weight.shape[0], len(perm), -1)
+    return blocks[:, perm].reshape(weight.shape)
+
+
 def _unit_rows(layer: nn.Module, norm: nn.Module | None, inputs: Tensor | None) -> Tensor:
     """Everything attached to each output unit of ``layer``: ``(units, features)``, the input
-    dimension permuted by ``inputs`` first."""
+    units permuted by ``inputs`` first."""
     weight = layer.weight.detach()
     if inputs is not None:
-        weight = weight[:, inputs]
+        weight = _permute_inputs(weight, inputs)
     parts = [weight.reshape(len(weight), -1)]
     if layer.bias is not None:
         parts.append(layer.bias.detach()[:, None])
@@ -64,12 +73,13 @@ def _unit_rows(layer: nn.Module, norm: nn.Module | None, inputs: Tensor | None) 
     return torch.cat(parts, dim=1)
 
 
-def _next_columns(layer: nn.Module, outputs: Tensor | None) -> Tensor:
-    """Input columns of the next layer, one row per unit: ``(units, features)``."""
+def _next_columns(layer: nn.Module, units: int, outputs: Tensor | None) -> Tensor:
+    """The next layer's weights on each of the ``units`` inputs (a block of columns per unit after
+    a Flatten), one row per unit: ``(units, features)``."""
     weight = layer.weight.detach()
     if outputs is not None:
         weight = weight[outputs]
-    return weight.transpose(0, 1).reshape(weight.shape[1], -1)
+    return weight.reshape(weight.shape[0], units, -1).transpose(0, 1).reshape(units, -1)
 
 
 def weight_matching(
@@ -98,7 +108,11 @@ def weight_matching(
             inputs = perms[i - 1] if i > 0 else None
             outputs = perms[i + 1] if i + 1 < hidden else None
             score = _unit_rows(*chain_a[i], None) @ _unit_rows(*chain_b[i], inputs).T
-            score += _next_columns(chain_a[i + 1][0], None) @ _next_columns(chain_b[i + 1][0], outputs).T
+            units = shapes_a[i][0]
+            score += (
+                _next_columns(chain_a[i + 1][0], units, None)
+                @ _next_columns(chain_b[i + 1][0], units, outputs).T
+            )
             _, columns = linear_sum_assignment(score.double().cpu().numpy(), maximize=True)
             new = torch.as_tensor(columns, dtype=torch.long)
             if not torch.equal(new, perms[i]):
@@ -127,7 +141,7 @@ def permute_hidden_units(model: nn.Module, perms: list[Tensor]) -> nn.Module:
             for tensor in (norm.weight, norm.bias, norm.running_mean, norm.running_var):
                 if tensor is not None:
                     tensor.copy_(tensor[perm])
-        following.weight.copy_(following.weight[:, perm])
+        following.weight.copy_(_permute_inputs(following.weight, perm))
     return aligned
 
 
