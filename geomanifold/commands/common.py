@@ -11,6 +11,7 @@ import torch
 
 __all__ = [
     "add_checkpoint_options",
+    "add_data_options",
     "add_run_options",
     "non_negative_int",
     "positive_int",
@@ -20,26 +21,42 @@ __all__ = [
 ]
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer ≥ 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_at_least(minimum: int, words: str):
+    """An argparse type accepting integers ``>= minimum`` (``words`` describes them in errors)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {words}, got {value}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer ≥ 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+positive_int = _int_at_least(1, "a positive integer")
+positive_int.__doc__ = "argparse type: an integer ≥ 1."
+non_negative_int = _int_at_least(0, "an integer >= 0")
+non_negative_int.__doc__ = "argparse type: an integer ≥ 0."
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """``--data`` (one of the embedded or local data sets) and ``--data-dir`` (the folder of a local
+    one)."""
+    from ..experiments.datasets import DATA_SETS
+
+    parser.add_argument(
+        "--data", choices=list(DATA_SETS), default="mnist5k", help="data set (default: mnist5k)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="local folder with the files of --data mnist, fashion or cifar10 (torchvision layout)",
+    )
 
 
 def seed_list(text: str) -> list[int]:

@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 
 from ..experiments.conditioning import ExperimentConfig, format_summary, run_suite, write_outputs
-from ..experiments.datasets import DATA_SETS
 from ..experiments.methods import BACKBONES, MANIFOLDS
 from ..experiments.protocols import FEW_VALUES, PROTOCOLS
 from ..experiments.tasks import TASKS
-from .common import add_checkpoint_options, add_run_options, positive_int, setup_run
+from .common import add_checkpoint_options, add_data_options, add_run_options, positive_int, setup_run
 
 __all__ = ["add_experiment_options", "experiment_config", "run_experiment"]
 
@@ -31,16 +30,7 @@ def _positive_float(text: str) -> float:
 def add_experiment_options(parser: argparse.ArgumentParser, default_out: Path) -> None:
     """``--data``, ``--data-dir``, ``--task``, ``--manifold``, ``--protocol``, ``--few`` and the sizes,
     then the run options (``--seeds``, output folder ``default_out``) and the checkpoint options."""
-    parser.add_argument(
-        "--data", choices=list(DATA_SETS), default="mnist5k", help="data set (default: mnist5k)"
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="local folder with the files of --data mnist, fashion or cifar10 (torchvision layout)",
-    )
+    add_data_options(parser)
     parser.add_argument(
         "--task", choices=list(TASKS), default="rotation", help="context task (default: rotation)"
     )

@@ -7,10 +7,10 @@ import argparse
 import time
 from pathlib import Path
 
-from ..experiments.datasets import DATA_SETS, load_data
+from ..experiments.datasets import load_data
 from ..experiments.networks import ARCHITECTURES, OPTIMIZERS, build_network, train_network
 from ..io import write_csv, write_json
-from .common import add_checkpoint_options, add_run_options, positive_int, setup_run
+from .common import add_checkpoint_options, add_data_options, add_run_options, positive_int, setup_run
 
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "add_network_options", "register", "run"]
 
@@ -24,16 +24,7 @@ SMOKE_ARGS = ["--data", "digits", "--width", "16", "--epochs", "1", "--threads",
 def add_network_options(parser: argparse.ArgumentParser, epochs: int = 10) -> None:
     """``--data``, ``--data-dir``, ``--arch``, ``--width``, ``--epochs``, ``--lr``, ``--batch-size``,
     ``--optimizer``: what network to train on what (shared by ``train`` and ``connect``)."""
-    parser.add_argument(
-        "--data", choices=list(DATA_SETS), default="mnist5k", help="data set (default: mnist5k)"
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="local folder for data sets that need one (mnist, fashion, cifar10)",
-    )
+    add_data_options(parser)
     parser.add_argument("--arch", choices=ARCHITECTURES, default="mlp", help="network (default: mlp)")
     parser.add_argument(
         "--width",
