@@ -5,6 +5,7 @@ experiment command takes (``--out``, ``--seed``/``--seeds``, ``--device``, ``--t
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ __all__ = [
     "add_checkpoint_options",
     "add_data_options",
     "add_run_options",
+    "name_list",
     "non_negative_int",
     "positive_int",
     "resolve_device",
@@ -57,6 +59,21 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="local folder with the files of --data mnist, fashion or cifar10 (torchvision layout)",
     )
+
+
+def name_list(choices: Sequence[str], what: str) -> Callable[[str], tuple[str, ...]]:
+    """An argparse type for comma-separated, distinct names out of ``choices`` (``what`` names them
+    in errors, e.g. ``"methods"``); returns them as a tuple in the given order."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(part.strip() for part in text.split(",") if part.strip())
+        if not names or any(name not in choices for name in names) or len(set(names)) < len(names):
+            raise argparse.ArgumentTypeError(
+                f"expected distinct {what} separated by commas, got {text!r}; valid: {', '.join(choices)}"
+            )
+        return names
+
+    return parse
 
 
 def seed_list(text: str) -> list[int]:

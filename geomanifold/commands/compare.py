@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from ..experiments.methods import METHODS
+from .common import name_list
 from .conditioning_options import add_experiment_options, run_experiment
 
-__all__ = ["DEFAULT_METHODS", "DEFAULT_OUT", "SMOKE_ARGS", "method_list", "register", "run"]
+__all__ = ["DEFAULT_METHODS", "DEFAULT_OUT", "SMOKE_ARGS", "register", "run"]
 
 NAME = "compare"
 ORDER = 11
@@ -37,17 +38,6 @@ SMOKE_ARGS = [
 ]
 
 
-def method_list(text: str) -> tuple[str, ...]:
-    """argparse type for ``--methods``: comma-separated names from :data:`METHODS`."""
-    methods = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods or len(set(methods)) < len(methods):
-        raise argparse.ArgumentTypeError(
-            f"expected distinct methods separated by commas, got {text!r}; valid: {', '.join(METHODS)}"
-        )
-    return methods
-
-
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         NAME,
@@ -57,7 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--methods",
-        type=method_list,
+        type=name_list(METHODS, "methods"),
         default=DEFAULT_METHODS,
         metavar="LIST",
         help=f"comma-separated methods (default: {','.join(DEFAULT_METHODS)}); valid: {', '.join(METHODS)}",

@@ -26,7 +26,7 @@ from ..experiments.networks import build_network
 from ..io import write_json
 from ..weightspace.divergence import DIVERGENCES
 from ..weightspace.functional import check_vector, parameter_vector
-from .common import add_run_options, positive_int, setup_run
+from .common import add_run_options, name_list, positive_int, setup_run
 from .train import add_network_options
 
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "load_endpoints", "register", "run"]
@@ -56,15 +56,6 @@ SMOKE_ARGS = [
 ARCHITECTURE_KEYS = ("data", "arch", "width")
 
 
-def method_list(text: str) -> tuple[str, ...]:
-    """argparse type for ``--methods``: comma-separated names from :data:`METHODS`."""
-    methods = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise argparse.ArgumentTypeError(f"unknown methods {unknown or text!r}; valid: {', '.join(METHODS)}")
-    return methods
-
-
 def register(commands: argparse._SubParsersAction) -> None:
     defaults = ConnectOptions()
     parser = commands.add_parser(
@@ -82,7 +73,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_network_options(parser)
     parser.add_argument(
         "--methods",
-        type=method_list,
+        type=name_list(METHODS, "methods"),
         default=defaults.methods,
         metavar="LIST",
         help=f"comma-separated paths out of {', '.join(METHODS)} (default: {','.join(defaults.methods)})",

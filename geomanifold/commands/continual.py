@@ -8,10 +8,10 @@ import argparse
 from pathlib import Path
 
 from ..experiments import continual
-from .common import add_run_options, positive_int, setup_run
+from .common import add_run_options, name_list, positive_int, setup_run
 from .sparsify import add_walk_options
 
-__all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "register", "run", "task_split_list"]
+__all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "register", "run"]
 
 NAME = "continual"
 ORDER = 33
@@ -39,17 +39,6 @@ SMOKE_ARGS = [
 ]
 
 
-def task_split_list(text: str) -> tuple[str, ...]:
-    """argparse type for ``--task-split``: comma-separated names from
-    :data:`~geomanifold.experiments.continual.TASK_SPLITS`."""
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    if not names or any(name not in continual.TASK_SPLITS for name in names):
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated task splits out of {', '.join(continual.TASK_SPLITS)}; got {text!r}"
-        )
-    return names
-
-
 def register(commands: argparse._SubParsersAction) -> None:
     defaults = continual.ContinualSettings()
     parser = commands.add_parser(
@@ -58,7 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_walk_options(parser, defaults)
     parser.add_argument(
         "--task-split",
-        type=task_split_list,
+        type=name_list(continual.TASK_SPLITS, "task splits"),
         default=defaults.task_splits,
         metavar="LIST",
         help="digits (0-4 then 5-9) and/or rotation (the digits, then rotated) (default: digits,rotation)",
