@@ -23,6 +23,7 @@ __all__ = [
 ]
 
 NAME = "sparsify"
+HELP = "sparsify networks along functionally invariant paths"
 ORDER = 32
 DEFAULT_OUT = Path("results/sparsify")
 OFFLINE_DATA = ("mnist5k", "digits", "mnist1d")
@@ -117,7 +118,7 @@ def add_walk_options(parser: argparse.ArgumentParser, defaults) -> None:
 def register(commands: argparse._SubParsersAction) -> None:
     defaults = sparsify.SparsifySettings()
     parser = commands.add_parser(
-        NAME, help="sparsify networks along functionally invariant paths", description=__doc__
+        NAME, help=HELP, description=__doc__
     )
     add_walk_options(parser, defaults)
     parser.add_argument(
