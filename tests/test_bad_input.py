@@ -208,9 +208,9 @@ def test_checkpoint_options_defaults(tmp_path):
 def test_cli_missing_data_directory_is_a_one_line_error(tmp_path, capsys):
     out = str(tmp_path / "out")
     nowhere = str(tmp_path / "nowhere")
-    assert main(["condition", "--out", out, "--data", "mnist", "--data-dir", nowhere, "--no-progress"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith(f"geomanifold condition: error: data directory not found: {nowhere}")
-    assert err.count("\n") == 1
+    assert main(["condition", "--out", out, "--data", "mnist", "--data-dir", nowhere, "--no-progress"]) == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    expected = f"argument --data-dir: {nowhere!r} does not exist; expected an existing folder"
+    assert last == f"geomanifold condition: error: {expected}"
     assert main(["condition", "--out", out, "--data", "mnist", "--no-progress"]) == 1
     assert "--data mnist needs --data-dir DIR" in capsys.readouterr().err

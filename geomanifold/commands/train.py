@@ -10,7 +10,15 @@ from pathlib import Path
 from ..experiments.datasets import load_data
 from ..experiments.networks import ARCHITECTURES, OPTIMIZERS, build_network, train_network
 from ..io import write_csv, write_json
-from .common import add_checkpoint_options, add_data_options, add_run_options, positive_int, setup_run
+from .common import (
+    add_checkpoint_options,
+    add_data_options,
+    add_run_options,
+    check_resume,
+    positive_float,
+    positive_int,
+    setup_run,
+)
 
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "add_network_options", "register", "run"]
 
@@ -41,7 +49,7 @@ def add_network_options(parser: argparse.ArgumentParser, epochs: int = 10) -> No
         metavar="N",
         help=f"training epochs (default: {epochs})",
     )
-    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default: 1e-3)")
     parser.add_argument(
         "--batch-size", type=positive_int, default=64, metavar="B", help="batch size (default: 64)"
     )
@@ -63,6 +71,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     device = setup_run(args)
+    check_resume(args, args.out / CHECKPOINT)
     started = time.perf_counter()
     split = load_data(args.data, args.data_dir)
     model = build_network(args.arch, split, args.width, args.seed).to(device)
