@@ -128,10 +128,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
         the dict described in this module's docstring.
 
     Raises:
-        CheckpointError: naming ``path`` when it is missing, not a checkpoint (including a file
+        CheckpointError: naming ``path`` when it is missing, a folder, not a checkpoint (including a file
             holding objects other than tensors and plain values), or of another format version.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {str(path)!r} is a folder; expected a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
