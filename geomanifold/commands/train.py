@@ -7,6 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
+from ..checkpoint import CheckpointError
 from ..experiments.datasets import load_data
 from ..experiments.networks import ARCHITECTURES, OPTIMIZERS, build_network, train_network
 from ..io import write_csv, write_json
@@ -72,6 +73,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     device = setup_run(args)
     check_resume(args, args.out / CHECKPOINT)
+    if (args.out / CHECKPOINT).is_dir():
+        raise ValueError(f"--out: {str(args.out / CHECKPOINT)!r} is a folder; the checkpoint file goes there")
     started = time.perf_counter()
     split = load_data(args.data, args.data_dir)
     model = build_network(args.arch, split, args.width, args.seed).to(device)
@@ -80,27 +83,34 @@ def run(args: argparse.Namespace) -> int:
         "arch": args.arch,
         "width": args.width,
         "seed": args.seed,
-        "epochs": args.epochs,
         "lr": args.lr,
         "batch_size": args.batch_size,
         "optimizer": args.optimizer,
     }
-    result = train_network(
-        model,
-        split,
-        args.epochs,
-        args.lr,
-        args.batch_size,
-        args.seed,
-        not args.no_progress,
-        args.optimizer,
-        checkpoint=args.out / CHECKPOINT,
-        checkpoint_every=args.checkpoint_every,
-        resume=args.resume,
-        metadata=metadata,
-    )
+    try:
+        result = train_network(
+            model,
+            split,
+            args.epochs,
+            args.lr,
+            args.batch_size,
+            args.seed,
+            not args.no_progress,
+            args.optimizer,
+            checkpoint=args.out / CHECKPOINT,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+            metadata=metadata,  # without --epochs: a resumed run may train for more
+        )
+    except CheckpointError as error:
+        if not args.resume:
+            raise
+        raise CheckpointError(
+            f"--resume: {error}; resume with the options of the run that wrote it (--epochs may grow)"
+        ) from None
     write_csv(args.out / "train_history.csv", result["history"])
-    summary = {**metadata, "test_loss": result["test_loss"], "test_accuracy": result["test_accuracy"]}
+    test = {"test_loss": result["test_loss"], "test_accuracy": result["test_accuracy"]}
+    summary = {**metadata, "epochs": args.epochs, **test}
     write_json(args.out / "train_summary.json", summary)
     write_json(args.out / "timing.json", {"seconds": round(time.perf_counter() - started, 3)})
     print(
