@@ -101,6 +101,11 @@ class ManifoldLayer(nn.Module, ABC):
     def check_batch(self, x: Tensor, coefficients: Tensor, min_ndim: int = 2) -> None:
         """Raise unless ``x`` has a batch dimension 0 of size ``B`` (the number of contexts)."""
         batch = coefficients.shape[0]
+        if batch == 0:
+            raise ValueError(
+                f"layer {self.name!r} ({type(self.layer).__name__}) got an empty batch: s has 0 contexts "
+                f"and x has shape {tuple(x.shape)}; valid: at least one example"
+            )
         if x.ndim < min_ndim or x.shape[0] != batch:
             raise ValueError(
                 f"layer {self.name!r} ({type(self.layer).__name__}) got an input of shape "
