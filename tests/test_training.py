@@ -227,7 +227,7 @@ def test_non_finite_stops_with_step_and_tensor_and_keeps_last_checkpoint(digits,
     assert (error.step, error.tensor) == (13, tensor)
     message = str(error)
     assert message.startswith(f"step 13: the {tensor}")
-    assert "(epoch 2, batch 3)" in message and "keeps the last good checkpoint" in message
+    assert "(epoch 2, batch 3)" in message and "keeps the last finite checkpoint (step 10)" in message
     saved = load_checkpoint(path)
     assert saved["step"] == 10  # the last checkpoint written before step 13
     assert all(torch.isfinite(value).all() for value in saved["model"].values())

@@ -32,6 +32,7 @@ from .train import add_network_options
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "load_endpoints", "register", "run"]
 
 NAME = "connect"
+HELP = "connect two trained networks by straight, Bézier and geodesic paths"
 ORDER = 31
 DEFAULT_OUT = Path("results/connect")
 SMOKE_ARGS = [
@@ -60,7 +61,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     defaults = ConnectOptions()
     parser = commands.add_parser(
         NAME,
-        help="connect two trained networks by straight, Bézier and geodesic paths",
+        help=HELP,
         description=__doc__,
     )
     parser.add_argument(

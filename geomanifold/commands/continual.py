@@ -14,6 +14,7 @@ from .sparsify import add_walk_options
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "register", "run"]
 
 NAME = "continual"
+HELP = "learn a second task along functionally invariant paths"
 ORDER = 33
 DEFAULT_OUT = Path("results/continual")
 SMOKE_ARGS = [
@@ -42,7 +43,7 @@ SMOKE_ARGS = [
 def register(commands: argparse._SubParsersAction) -> None:
     defaults = continual.ContinualSettings()
     parser = commands.add_parser(
-        NAME, help="learn a second task along functionally invariant paths", description=__doc__
+        NAME, help=HELP, description=__doc__
     )
     add_walk_options(parser, defaults)
     parser.add_argument(

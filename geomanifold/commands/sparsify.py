@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..experiments import sparsify
 from ..experiments.networks import ARCHITECTURES
+from ..summary import format_mean_interval
 from .common import add_run_options, positive_int, setup_run
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 NAME = "sparsify"
+HELP = "sparsify networks along functionally invariant paths"
 ORDER = 32
 DEFAULT_OUT = Path("results/sparsify")
 OFFLINE_DATA = ("mnist5k", "digits", "mnist1d")
@@ -116,7 +118,7 @@ def add_walk_options(parser: argparse.ArgumentParser, defaults) -> None:
 def register(commands: argparse._SubParsersAction) -> None:
     defaults = sparsify.SparsifySettings()
     parser = commands.add_parser(
-        NAME, help="sparsify networks along functionally invariant paths", description=__doc__
+        NAME, help=HELP, description=__doc__
     )
     add_walk_options(parser, defaults)
     parser.add_argument(
@@ -165,8 +167,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'sparsity':>8}  {'method':<18} {'test accuracy (mean ± 95 % CI)':>30}")
     for row in result["summary"]:
         print(
-            f"{row['sparsity']:>8g}  {row['method']:<18} {row['test_accuracy_mean']:>21.4f} "
-            f"± {row['test_accuracy_ci95']:.4f}"
+            f"{row['sparsity']:>8g}  {row['method']:<18} "
+            f"{format_mean_interval(row['test_accuracy_mean'], row['test_accuracy_ci95']):>30}"
         )
     print(f"wrote {args.out}")
     return 0

@@ -15,6 +15,7 @@ from .common import add_checkpoint_options, add_data_options, add_run_options, p
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "add_network_options", "register", "run"]
 
 NAME = "train"
+HELP = "train a reference network and save a checkpoint"
 ORDER = 30
 DEFAULT_OUT = Path("results/train")
 CHECKPOINT = "model.pt"
@@ -50,7 +51,7 @@ def add_network_options(parser: argparse.ArgumentParser, epochs: int = 10) -> No
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         NAME,
-        help="train a reference network and save a checkpoint",
+        help=HELP,
         description=f"Train a network on an embedded data set and save it as --out/{CHECKPOINT} with its "
         "data, architecture, width and seed in the checkpoint's metadata.",
     )
