@@ -1,4 +1,5 @@
-"""Conditioning any existing model by a weight manifold ``W(s) = Σ_k φ_k(s) P_k`` (DESIGN.md §3).
+"""Conditioning any existing model by a weight manifold ``W(s) = Σ_k φ_k(s) P_k``
+(Benjamin et al. 2025, arXiv 2505.22994; docs/concepts.md, conditioning).
 
 :class:`WeightManifold` converts a model; forward with one context per example through the
 basis-point decomposition (Linear, Conv, norm affines) or the grouped fallback (other layers),

@@ -1,4 +1,4 @@
-"""The grouped fallback for layers that are not linear in their weights (DESIGN.md §3).
+"""The grouped fallback for layers that are not linear in their weights (docs/conditioning.md).
 
 Examples are grouped by distinct coefficient rows ``φ(s_i)``; each group runs the original layer
 once through :func:`torch.func.functional_call` with ``W(s) = Σ_k φ_k(s) P_k`` and the outputs are

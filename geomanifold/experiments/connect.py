@@ -1,5 +1,5 @@
 """Connecting two trained networks: straight line, the mode-connecting Bézier curve, and geodesics
-under a task metric, with and without permutation alignment, evaluated along ``t`` (DESIGN.md §4).
+under a task metric, with and without permutation alignment, evaluated along ``t`` (docs/paths.md).
 
 :func:`connect_networks` runs every requested method for one pair ``(A, B)`` and returns each
 path's evaluation (:func:`~geomanifold.weightspace.evaluate.evaluate_path`); :func:`summary_row`

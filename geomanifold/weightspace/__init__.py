@@ -1,4 +1,4 @@
-"""Weight space under a task metric (DESIGN.md §4): networks as functions of a flat weight vector,
+"""Weight space under a task metric (docs/concepts.md, paths): networks as functions of a flat weight vector,
 output divergences, task metrics (matrix-free), paths with pinned ends, geodesics, the
 mode-connectivity baseline, permutation alignment and evaluation along paths; functionally
 invariant paths for sparsification and continual learning."""

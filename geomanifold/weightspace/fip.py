@@ -1,5 +1,5 @@
 """Functionally invariant paths: walks through weight space that keep a network's outputs on a
-reference set nearly fixed while making progress on a secondary objective (DESIGN.md §4;
+reference set nearly fixed while making progress on a secondary objective (
 Raghavan & Thomson, arXiv 2106.02793 and Nature Machine Intelligence 2024).
 
 From weights ``w`` with task metric ``G(w)`` (the pullback of the output metric on reference
