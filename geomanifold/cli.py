@@ -72,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     try:
+        unknown = [word for word in argv if word not in ("-h", "--help", "--version")]
+        if _chosen_command(argv) is None and unknown:  # argparse would only say COMMAND is missing
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}; a COMMAND comes first")
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, usage errors
         code = exit_.code
