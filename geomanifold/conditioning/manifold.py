@@ -33,6 +33,7 @@ from torch.nn.parameter import is_lazy
 
 from ..bases import Basis
 from ..bases.basis import combine
+from ..optim.groups import mark_control_points
 from .decomposed import StackedKernelLayer, decomposition
 from .grouped import BatchDims, GroupedLayer
 from .init import INITS, initial_control_points
@@ -234,6 +235,12 @@ class WeightManifold(nn.Module):
                 prefix = ".".join(filter(None, ("model", path, "layer")))
                 for name, points in module.control_points():
                     yield f"{prefix}.{name}", points
+
+    def named_parameters(self, *args, **kwargs) -> Iterator[tuple[str, nn.Parameter]]:
+        """As ``nn.Module``'s; the control points are first marked with the basis, so the natural
+        optimizers given ``wm.parameters()`` find them (same steps as :meth:`param_groups`)."""
+        mark_control_points(self.control_points(), self.basis)
+        return super().named_parameters(*args, **kwargs)
 
     def control_points(self) -> list[nn.Parameter]:
         """All control-point tensors, each ``(K, *S)``; the whole network's ``K × K`` Gram is
