@@ -89,7 +89,9 @@ def step_closures(basis) -> dict[str, Callable[[], None]]:
         model = WeightManifold(reference_mlp(), basis, noise=0.1)
         generator = torch.Generator().manual_seed(0)
         if name == "geoopt":
-            optimizer = geoopt.optim.RiemannianSGD(to_manifold_parameters(model, model.param_groups()), LR, 0.9)
+            optimizer = geoopt.optim.RiemannianSGD(
+                to_manifold_parameters(model, model.param_groups()), LR, 0.9
+            )
         else:
             optimizer = NaturalGradientSGD(model.param_groups(), LR, momentum=0.9)
         params = [p for group in optimizer.param_groups for p in group["params"]]
