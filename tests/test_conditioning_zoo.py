@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 from test_conditioning_layouts import contexts, convert, reference
+from torch import nn
 
 from geomanifold.bases import Fourier
 from geomanifold.conditioning import GroupedLayer, LayoutError, StackedKernelLayer
