@@ -4,7 +4,7 @@ from .baselines import SCN, FiLM, InputConcat, Specialists, Unconditioned
 from .bases import Basis, Bernstein, BSpline, Fourier, FunctionBasis, Line, Monomial, Sum, TensorProduct
 from .chart import Chart, Interval, Periodic, RealLine
 from .checkpoint import CheckpointError, load_checkpoint, load_into, save_checkpoint
-from .conditioning import WeightManifold, calibrate_batchnorm, infer_context
+from .conditioning import LowRankWeightManifold, WeightManifold, calibrate_batchnorm, infer_context
 from .geometry import (
     Circle,
     Ellipse,
@@ -14,6 +14,7 @@ from .geometry import (
     Helix,
     LinearBasisManifold,
     LocalGeometry,
+    LowRankManifold,
     PullbackManifold,
     SingularMetricError,
     Sphere,
@@ -21,6 +22,7 @@ from .geometry import (
 )
 from .optim import (
     ControlPointManifold,
+    FactorMetric,
     NaturalGradientAdam,
     NaturalGradientPreconditioner,
     NaturalGradientSGD,
@@ -58,6 +60,7 @@ __all__ = [
     "ControlPointManifold",
     "Ellipse",
     "EmbeddedManifold",
+    "FactorMetric",
     "FiLM",
     "FlatTorus",
     "Fourier",
@@ -70,6 +73,8 @@ __all__ = [
     "Line",
     "LinearBasisManifold",
     "LocalGeometry",
+    "LowRankManifold",
+    "LowRankWeightManifold",
     "Monomial",
     "NaturalGradientAdam",
     "NaturalGradientPreconditioner",

@@ -13,6 +13,7 @@ from .grouped import BatchDims, GroupedLayer
 from .inference import ContextEstimate, infer_context, mean_prediction_entropy
 from .init import constant_coefficients
 from .layer import ManifoldLayer, UnsupportedLayerError
+from .lowrank import LowRankFactors, LowRankWeightManifold
 from .manifold import WeightManifold
 from .selection import Selector
 
@@ -21,6 +22,8 @@ __all__ = [
     "BatchDims",
     "ContextEstimate",
     "GroupedLayer",
+    "LowRankFactors",
+    "LowRankWeightManifold",
     "ManifoldLayer",
     "Selector",
     "StackedKernelLayer",
