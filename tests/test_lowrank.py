@@ -262,3 +262,17 @@ def test_zero_factor_has_zero_gradient_and_is_left_as_it_is():
     u = torch.zeros_like(u)
     natural = FactorMetric(basis.gram()).solve([u, v], [torch.randn_like(u), torch.zeros_like(v)])
     assert torch.equal(natural[1], torch.zeros_like(v))
+
+
+def test_single_point_u_step_is_the_gradient_projected_on_the_rows_of_v_in_any_gauge():
+    """K = 1: ``ΔU Vᵀ = −∇_W L Π_V`` for ``V`` and for ``V R`` (same row space, other gauge)."""
+    basis = Fourier(0)  # the constant function: K = 1, G = 1
+    g = torch.Generator().manual_seed(7)
+    v = torch.randn(1, 5, 2, generator=g, dtype=F64)
+    grad_w = torch.randn(4, 5, generator=g, dtype=F64)
+    metric = FactorMetric(basis.gram(), damping=0.0)
+    projection = v[0] @ torch.linalg.solve(v[0].T @ v[0], v[0].T)
+    for right in (v, v @ torch.tensor([[2.0, 1.0], [0.5, -3.0]], dtype=F64)):
+        grad_u = (grad_w @ right[0])[None]  # ∇_U L = ∇_W L V
+        (step_u, _) = metric.solve([torch.zeros(1, 4, 2, dtype=F64), right], [grad_u, None])
+        torch.testing.assert_close(step_u[0] @ right[0].T, grad_w @ projection, rtol=1e-10, atol=1e-12)
