@@ -15,6 +15,7 @@ from .inference import ContextEstimate, infer_context, mean_prediction_entropy
 from .init import constant_coefficients
 from .layer import ManifoldLayer, UnsupportedLayerError
 from .layout import LayoutError
+from .lowrank import LowRankFactors, LowRankWeightManifold
 from .manifold import WeightManifold
 from .selection import Selector
 
@@ -24,6 +25,8 @@ __all__ = [
     "ContextEstimate",
     "GroupedLayer",
     "LayoutError",
+    "LowRankFactors",
+    "LowRankWeightManifold",
     "ManifoldLayer",
     "Selector",
     "StackedKernelLayer",
