@@ -101,6 +101,11 @@ class ConnectOptions:
             raise ValueError(f"--methods: unknown {unknown or 'empty list'}; valid: {', '.join(METHODS)}")
         if self.align not in ALIGNMENTS:
             raise ValueError(f"--align must be one of {', '.join(ALIGNMENTS)}; got {self.align!r}")
+        if isinstance(self.points, bool) or not isinstance(self.points, int) or self.points < 3:
+            raise ValueError(
+                "--points must be an integer >= 3 (the two endpoints and at least one interior point "
+                f"of each path), got {self.points!r}"
+            )
 
 
 def _path(
