@@ -1009,7 +1009,7 @@ CASES: list[Case] = [
         "`WeightManifold(x, s)`",
         "`s` for another batch size",
         lambda: _wm()(X4, torch.zeros(3, 1)),
-        ValueError,
+        conditioning.LayoutError,
         "s",
     ),
     Case(
