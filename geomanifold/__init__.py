@@ -42,6 +42,7 @@ _EXPORTS = {
     # .conditioning
     "calibrate_batchnorm": "conditioning",
     "infer_context": "conditioning",
+    "LowRankWeightManifold": "conditioning",
     "WeightManifold": "conditioning",
     # .geometry
     "Circle": "geometry",
@@ -52,12 +53,14 @@ _EXPORTS = {
     "Helix": "geometry",
     "LinearBasisManifold": "geometry",
     "LocalGeometry": "geometry",
+    "LowRankManifold": "geometry",
     "PullbackManifold": "geometry",
     "SingularMetricError": "geometry",
     "Sphere": "geometry",
     "Torus": "geometry",
     # .optim
     "ControlPointManifold": "optim",
+    "FactorMetric": "optim",
     "NaturalGradientAdam": "optim",
     "NaturalGradientPreconditioner": "optim",
     "NaturalGradientSGD": "optim",

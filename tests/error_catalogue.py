@@ -988,7 +988,7 @@ CASES: list[Case] = [
         "`WeightManifold(x, s)`",
         "`s` for another batch size",
         lambda: _wm()(X4, torch.zeros(3, 1)),
-        ValueError,
+        conditioning.LayoutError,
         "s",
     ),
     Case(
@@ -998,16 +998,7 @@ CASES: list[Case] = [
         "an empty batch (0 examples, 0 contexts)",
         lambda: _wm()(torch.zeros(0, 3), torch.zeros(0, 1)),
         ValueError,
-        "empty batch",
-    ),
-    Case(
-        "wm-x-no-batch",
-        "Conditioning",
-        "`WeightManifold(x, s)`",
-        "`x` without a batch dimension, one context per example",
-        lambda: _wm()(torch.zeros(3), torch.zeros(1, 1)),
-        ValueError,
-        "s has 1 contexts",
+        "s has 0 contexts",
     ),
     Case(
         "wm-s-outside",
