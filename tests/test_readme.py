@@ -37,3 +37,9 @@ def test_shell_block_names_makefile_targets():
     commands = [line.split("#")[0].split() for block in SHELL_BLOCKS for line in block.splitlines()]
     named = [words[1] for words in commands if words[:1] == ["make"]]
     assert named and set(named) <= targets, set(named) - targets
+
+
+def test_relative_links_name_files_of_the_repository():
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README)
+    local = [link for link in links if "://" not in link]
+    assert local and [link for link in local if not (ROOT / link).exists()] == []

@@ -1,4 +1,4 @@
-"""Conditioning experiments (issue 4): methods × seeds on one task and protocol.
+"""Conditioning experiments (docs/results_conditioning.md): methods × seeds on one task and protocol.
 
 One run trains a method on the transformed training set (a fresh context per example and
 batch, drawn by the protocol) and evaluates it on the test set transformed at every test context

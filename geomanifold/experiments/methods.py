@@ -1,4 +1,4 @@
-"""The conditioning methods compared in issue 4, built on one backbone.
+"""The conditioning methods compared in docs/results_conditioning.md, built on one backbone.
 
 Backbones (``backbone(kind, input_shape, width, classes)``): ``mlp`` is ``Flatten → Linear(D, w)
 → ReLU → Linear(w, C)`` (SCN's FashionMNIST set-up with ``w = 32``); ``cnn`` is
