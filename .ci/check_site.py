@@ -1,5 +1,5 @@
 """Check a built documentation site (``site/``): every internal link and anchor resolves, and no
-page refers to the issue tracker ("issue 4").
+page refers to the issue tracker (the word "issue" followed by a number).
 
 Every ``*.html`` file is read, the rendered notebooks (tutorials) included: each ``href`` and
 ``src`` that is not external must name a file of the site (a folder means its ``index.html``), and

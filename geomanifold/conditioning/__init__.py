@@ -14,6 +14,8 @@ from .grouped import BatchDims, GroupedLayer
 from .inference import ContextEstimate, infer_context, mean_prediction_entropy
 from .init import constant_coefficients
 from .layer import ManifoldLayer, UnsupportedLayerError
+from .layout import LayoutError
+from .lowrank import LowRankFactors, LowRankWeightManifold
 from .manifold import WeightManifold
 from .selection import Selector
 
@@ -22,6 +24,9 @@ __all__ = [
     "BatchDims",
     "ContextEstimate",
     "GroupedLayer",
+    "LayoutError",
+    "LowRankFactors",
+    "LowRankWeightManifold",
     "ManifoldLayer",
     "Selector",
     "StackedKernelLayer",

@@ -3,6 +3,7 @@
 from .classical import Circle, Ellipse, FlatTorus, Graph, Helix, Sphere, Torus
 from .linear_basis import LinearBasisManifold
 from .local import LocalGeometry, SingularMetricError
+from .lowrank import LowRankManifold
 from .manifold import EmbeddedManifold
 from .pullback import PullbackManifold
 
@@ -15,6 +16,7 @@ __all__ = [
     "Helix",
     "LinearBasisManifold",
     "LocalGeometry",
+    "LowRankManifold",
     "PullbackManifold",
     "SingularMetricError",
     "Sphere",

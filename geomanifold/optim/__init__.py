@@ -16,6 +16,7 @@ from .cg import conjugate_gradient
 from .geoopt_bridge import ControlPointManifold, to_manifold_parameters
 from .groups import METRIC_NAMES
 from .jacobian import JacobianMetric
+from .lowrank import FactorMetric
 from .metric import ChartMetric, EmpiricalMetric, FixedMetric, KroneckerMetric, Metric, mix, mix_
 from .preconditioner import NaturalGradientPreconditioner
 from .sgd import NaturalGradientSGD
@@ -26,6 +27,7 @@ __all__ = [
     "ChartMetric",
     "ControlPointManifold",
     "EmpiricalMetric",
+    "FactorMetric",
     "FixedMetric",
     "JacobianMetric",
     "KroneckerMetric",

@@ -26,6 +26,7 @@ __all__ = [
     "KroneckerMetric",
     "Metric",
     "check_control_points",
+    "compact",
     "fibre_inner",
     "mix",
     "mix_",
@@ -37,6 +38,13 @@ _BLOCK = 1 << 15  # columns per block of the in-place mixing: K × 32768 entries
 
 def _as_rows(diagonal: Tensor, tensor: Tensor) -> Tensor:
     return diagonal.to(tensor).reshape(-1, *([1] * (tensor.ndim - 1)))
+
+
+def compact(matrix: Tensor) -> Tensor:
+    """A symmetric ``(K, K)`` matrix as its diagonal ``(K,)`` when it is diagonal (Fourier bases and
+    their products), else unchanged: :func:`mix` then scales rows instead of multiplying."""
+    matrix = matrix.detach()
+    return matrix.diagonal() if torch.equal(matrix, torch.diag(matrix.diagonal())) else matrix
 
 
 def mix(matrix: Tensor, tensor: Tensor) -> Tensor:
@@ -168,10 +176,7 @@ class _ConstantMetric(KroneckerMetric):
 
     def __init__(self, matrix: Tensor, inverse: Tensor):
         self.size = matrix.shape[0]
-        inverse = inverse.detach()
-        if torch.equal(inverse, torch.diag(inverse.diagonal())):
-            inverse = inverse.diagonal()
-        self._pair = (matrix.detach(), inverse)
+        self._pair = (matrix.detach(), compact(inverse))
         self._cache: dict[tuple[torch.device, torch.dtype], tuple[Tensor, ...]] = {}
 
     def _cast(self, params: Sequence[Tensor]) -> tuple[Tensor, ...]:
