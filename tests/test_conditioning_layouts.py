@@ -212,15 +212,20 @@ def test_bad_layout_and_strategy_arguments():
         ValueError, match=r"batch_dim must be an int >= 0 or \{module name: int >= 0\}, got -1"
     ):
         WeightManifold(model, Line(), batch_dim=-1)
-    with pytest.raises(
-        ValueError, match=r"strategy must be one of \('auto', 'stacked', 'weights'\), got 'fast'"
-    ):
+    valid = r"\('auto', 'stacked', 'weights', 'grouped', 'vmap'\)"
+    with pytest.raises(ValueError, match=rf"strategy must be one of {valid}, got 'fast'"):
         WeightManifold(model, Line(), strategy="fast")
+    with pytest.raises(ValueError, match=r"strategy names '0', not a Linear, Conv or grouped layer"):
+        WeightManifold(model, Line(), strategy={"0": "stacked"})
     with pytest.raises(
         ValueError,
-        match=r"strategy names '0', not a Linear or Conv layer on the manifold; valid: \['0.linear1'",
+        match=r"strategy of '0.self_attn' \(MultiheadAttention\) must be one of \('auto', 'grouped'",
     ):
-        WeightManifold(model, Line(), strategy={"0": "stacked"})
+        WeightManifold(model, Line(), strategy={"0.self_attn": "weights"})
+    with pytest.raises(
+        ValueError, match=r"strategy of '<model>' \(GRU\) must be one of \('auto', 'grouped'\), got 'vmap'"
+    ):
+        WeightManifold(nn.GRU(3, 3), Line(), strategy={"<model>": "vmap"})
     wm = WeightManifold(model, Line(), batch_dim={"1": 0})  # contradicts the tracked layout
     x = torch.randn(3, 4, 8, dtype=F64)
     with pytest.raises(
