@@ -127,8 +127,7 @@ class StackedKernelLayer(ManifoldLayer):
         if self.channel_last:
             dim = self.batch_dim(x, batch, range(x.ndim - 1))
         else:
-            self.require_ndim(x, batch, self.min_ndim)
-            dim = self.batch_dim(x, batch, range(1), fixed=True)
+            dim = self.check_batch(x, coefficients, self.min_ndim)
         x = to_front(x, dim, batch)
         y = self._per_example(coefficients, x).movedim(0, dim)
         self.track(y, dim)
@@ -191,8 +190,7 @@ class AffineNormLayer(ManifoldLayer):
         if self.trailing:
             dim = self.batch_dim(x, batch, range(x.ndim - len(self.layer.normalized_shape)))
         else:
-            self.require_ndim(x, batch, 2)
-            dim = self.batch_dim(x, batch, range(1), fixed=True)
+            dim = self.check_batch(x, coefficients)
         self.note("affine", x)
         y = self._affine(coefficients, to_front(x, dim, batch)).movedim(0, dim)
         self.track(y, dim)
