@@ -1,4 +1,4 @@
-"""Cost of a weight-manifold training step (DESIGN.md §3, basis-point decomposition).
+"""Cost of a weight-manifold training step (basis-point decomposition, docs/conditioning.md).
 
 One step = forward, cross-entropy, backward, plain SGD update, with one context per example,
 for the models of the conditioning benchmarks, and bases with K = 3 (circle, Fourier(1)) and 9

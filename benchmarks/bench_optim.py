@@ -1,4 +1,4 @@
-"""Cost of the volume-constrained natural-gradient step (DESIGN.md §3) within a training step.
+"""Cost of the volume-constrained natural-gradient step within a training step.
 
 An MLP 784-256-256-10 conditioned by a weight manifold (``WeightManifold``, one context per
 example, batch 256) with K = 2 (line), 3 (circle, Fourier(1)) and 9 (torus, Fourier(1) ⊗ Fourier(1))

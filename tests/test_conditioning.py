@@ -1,4 +1,4 @@
-"""Tests for geomanifold.conditioning: converting a model to W(s) = Σ_k φ_k(s) P_k (DESIGN.md §3).
+"""Tests for geomanifold.conditioning: converting a model to W(s) = Σ_k φ_k(s) P_k.
 
 The reference throughout is the explicit per-example model: for each example build
 ``W(s_i) = Σ_k φ_k(s_i) P_k`` from the control points and call the original module on that single

@@ -1,6 +1,6 @@
 """Property tests (hypothesis) of the bases and the conditioning layers over random layer shapes,
 random bases (line, Fourier, open/periodic B-splines, Bernstein, tensor products, sums) and random
-contexts (DESIGN.md §3).
+contexts (docs/conditioning.md).
 
 The references are independent computations in float64: explicit per-example weights
 ``W(s_i) = Σ_k φ_k(s_i) P_k`` run through ``torch.func.functional_call``, the plain network, and

@@ -12,6 +12,7 @@ from .conditioning_options import add_experiment_options, run_experiment
 __all__ = ["DEFAULT_METHODS", "DEFAULT_OUT", "SMOKE_ARGS", "register", "run"]
 
 NAME = "compare"
+HELP = "compare conditioning methods on one task and protocol"
 ORDER = 11
 DEFAULT_OUT = Path("results/compare")
 DEFAULT_METHODS = ("manifold", "manifold-adam", "unconditioned", "concat", "film", "scn", "specialists")
@@ -41,7 +42,7 @@ SMOKE_ARGS = [
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         NAME,
-        help="compare conditioning methods on one task and protocol",
+        help=HELP,
         description="Train every method of --methods for every seed on a context task under a "
         "protocol; writes results.json/csv, summary.csv, curves.csv and accuracy-vs-context plots.",
     )

@@ -11,6 +11,7 @@ from .conditioning_options import add_experiment_options, run_experiment
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "register", "run"]
 
 NAME = "condition"
+HELP = "train and evaluate one conditioning method (a weight manifold by default)"
 ORDER = 10
 DEFAULT_OUT = Path("results/condition")
 SMOKE_ARGS = [
@@ -37,7 +38,7 @@ SMOKE_ARGS = [
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         NAME,
-        help="train and evaluate one conditioning method (a weight manifold by default)",
+        help=HELP,
         description="Train one method on a context task (noise, rotation, ...) under a protocol and "
         "evaluate it at every test context, with conditioning inference.",
     )

@@ -12,19 +12,16 @@ from ..experiments.conditioning import ExperimentConfig, format_summary, run_sui
 from ..experiments.methods import BACKBONES, MANIFOLDS
 from ..experiments.protocols import FEW_VALUES, PROTOCOLS
 from ..experiments.tasks import TASKS
-from .common import add_checkpoint_options, add_data_options, add_run_options, positive_int, setup_run
+from .common import (
+    add_checkpoint_options,
+    add_data_options,
+    add_run_options,
+    positive_float,
+    positive_int,
+    setup_run,
+)
 
 __all__ = ["add_experiment_options", "experiment_config", "run_experiment"]
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
 
 
 def add_experiment_options(parser: argparse.ArgumentParser, default_out: Path) -> None:
@@ -52,7 +49,7 @@ def add_experiment_options(parser: argparse.ArgumentParser, default_out: Path) -
     )
     parser.add_argument("--epochs", type=positive_int, default=10, help="training epochs (default: 10)")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default: 64)")
-    parser.add_argument("--lr", type=_positive_float, default=2e-3, help="learning rate (default: 2e-3)")
+    parser.add_argument("--lr", type=positive_float, default=2e-3, help="learning rate (default: 2e-3)")
     parser.add_argument("--backbone", choices=BACKBONES, default="mlp", help="backbone (default: mlp)")
     parser.add_argument(
         "--width",

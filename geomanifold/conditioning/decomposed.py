@@ -1,4 +1,4 @@
-"""The basis-point decomposition for layers that are linear in their weights (DESIGN.md §3).
+"""The basis-point decomposition for layers that are linear in their weights (docs/concepts.md, conditioning).
 
 ``W(s_i) x_i + b(s_i) = Σ_k φ_k(s_i) (W_k x_i + b_k)``: one call of the layer with the K kernels
 stacked along the output dimension, then a contraction with the ``(B, K)`` coefficients. No

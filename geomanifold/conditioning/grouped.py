@@ -1,4 +1,4 @@
-"""The fallback for layers that are not linear in their weights (DESIGN.md §3).
+"""The fallback for layers that are not linear in their weights (docs/conditioning.md).
 
 Two exact per-example kernels:
 

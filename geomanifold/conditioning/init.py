@@ -1,4 +1,4 @@
-"""Initial control points ``P: (K, *S)`` for a parameter tensor ``W: S`` (DESIGN.md §3).
+"""Initial control points ``P: (K, *S)`` for a parameter tensor ``W: S`` (docs/concepts.md, conditioning).
 
 - ``"copy"``: ``P_k = c_k W`` with ``c`` the coefficients of the constant function,
   ``Σ_k c_k φ_k(s) = 1``, so ``W(s) = W`` at every ``s``: the manifold starts as the plain

@@ -5,7 +5,7 @@ parameter of shape ``S`` by control points ``P`` of shape ``(K, *S)`` under the 
 original module, and swaps that module for a :class:`ManifoldLayer` around it. The model's own
 ``forward`` is left untouched: during ``WeightManifold.forward`` every layer reads the
 coefficient matrix ``φ(s)`` from a shared :class:`Context`, so ``W(s) = Σ_k φ_k(s) P_k``
-(DESIGN.md §3) without the user rewriting any layer.
+(Benjamin et al. 2025, arXiv 2505.22994) without the user rewriting any layer.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Turn any torch model into a weight-manifold model ``W(s) = Σ_k φ_k(s) P_k`` (DESIGN.md §3).
+"""Turn any torch model into a weight-manifold model ``W(s) = Σ_k φ_k(s) P_k``
+(Benjamin et al. 2025, arXiv 2505.22994; docs/concepts.md, conditioning).
 
 The converter deep-copies the model, replaces each selected parameter ``W: S`` by control points
 ``P: (K, *S)`` (same name, same owner module) and swaps the smallest module that uses them for a
@@ -260,7 +261,7 @@ class WeightManifold(nn.Module):
 
     def param_groups(self) -> list[dict]:
         """Optimizer groups: ``{"params": control points, "basis": basis}`` (every tensor has
-        leading dimension ``K``; its gradient is mixed by ``G⁻¹`` along dim 0, DESIGN.md §3)
+        leading dimension ``K``; its gradient is mixed by ``G⁻¹`` along dim 0, docs/conditioning.md)
         and, if any, ``{"params": shared parameters}``."""
         groups: list[dict] = [{"params": self.control_points(), "basis": self.basis}]
         shared = self.shared_parameters()

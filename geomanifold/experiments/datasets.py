@@ -1,6 +1,6 @@
 """The data sets of the conditioning experiments, prepared for small, fast backbones.
 
-Every loader is offline (DESIGN.md §6). Images are average-pooled to keep the networks small:
+Every loader is offline. Images are average-pooled to keep the networks small:
 MNIST-5k, MNIST and Fashion-MNIST to ``1 × 14 × 14``, CIFAR-10 to ``3 × 16 × 16``; digits stay
 ``1 × 8 × 8`` and MNIST-1D ``1 × 40``. The split is fixed: the loader's own, or seed 0.
 """

@@ -1,4 +1,4 @@
-"""Natural-gradient Adam whose second moment is the fibre-wise ``G``-norm (DESIGN.md §3).
+"""Natural-gradient Adam whose second moment is the fibre-wise ``G``-norm (docs/conditioning.md).
 
 Adam's per-coordinate scaling partly undoes the ``G⁻¹`` mixing if applied to each of the ``K``
 control points separately. Here a *fibre* is one weight coordinate ``d`` with its ``K`` control

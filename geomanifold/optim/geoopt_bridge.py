@@ -1,7 +1,7 @@
 """geoopt bridge: control points as points of a flat manifold with the metric ``G ⊗ I``.
 
 A control-point tensor ``P: (K, *S)`` lives in ``R^{K×D}`` with the constant metric of the
-volume constraint (DESIGN.md §3): ``⟨u, v⟩ = Σ_kl G_kl ⟨u_k, v_l⟩ = ∫ ⟨ΔW_u(s), ΔW_v(s)⟩ dμ``
+volume constraint (Benjamin et al. 2025): ``⟨u, v⟩ = Σ_kl G_kl ⟨u_k, v_l⟩ = ∫ ⟨ΔW_u(s), ΔW_v(s)⟩ dμ``
 (chart metric). It is flat, so the exponential map is ``x + u``, transport is the identity and
 both projections are the identity; :class:`ControlPointManifold` implements these, with
 ``egrad2rgrad = G⁻¹ ⊗ I`` and a fibre-wise ``component_inner`` (one value per weight coordinate,

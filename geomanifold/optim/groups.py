@@ -1,7 +1,7 @@
 """Weight-manifold param groups: which metric each group carries, and its natural gradient.
 
 A param group ``{"params": [P, ...], "basis": basis}`` holds control points ``P: (K, *S)`` of
-``W(s) = Σ_k φ_k(s) P_k`` with ``K = basis.size`` (DESIGN.md §3). Its ``"metric"`` entry picks
+``W(s) = Σ_k φ_k(s) P_k`` with ``K = basis.size`` (docs/conditioning.md). Its ``"metric"`` entry picks
 ``G`` of the natural step ``ΔP = −η (G⁻¹ ⊗ I) ∇_P L``:
 
 - ``"chart"`` (default): the basis Gram matrix :class:`~.metric.ChartMetric`;

@@ -1,4 +1,4 @@
-"""The natural-gradient preconditioner for any ``torch.optim`` optimizer (DESIGN.md §3).
+"""The natural-gradient preconditioner for any ``torch.optim`` optimizer (docs/conditioning.md).
 
 Between ``backward()`` and the optimizer's ``step()``,
 :meth:`NaturalGradientPreconditioner.precondition_` replaces every ``P.grad`` of its groups by

@@ -1,4 +1,4 @@
-"""Natural-gradient SGD: the volume-constrained step as a torch optimizer (DESIGN.md §3)."""
+"""Natural-gradient SGD: the volume-constrained step as a torch optimizer (Benjamin et al. 2025)."""
 
 from __future__ import annotations
 
