@@ -126,10 +126,15 @@ def infer_batch_dim(
         return sized[0]
     if not sized and leading_one:
         return 0
-    found = f"{batch} contexts match dims {sized}" if sized else f"no dim has the {batch} examples of s"
+    if not sized:
+        raise LayoutError(
+            f"the {argument} {shape} of layer {layer} has no dim with the {batch} examples of s; valid: "
+            "s with one row per example, or s of shape (m,) shared by the batch"
+        )
     raise LayoutError(
-        f"cannot tell the batch dim of the {argument} {shape} of layer {layer}: {found}; set "
-        "WeightManifold(batch_dim=...) to the dim for the whole model or {module name: dim}"
+        f"cannot tell the batch dim of the {argument} {shape} of layer {layer}: {batch} contexts match "
+        f"dims {sized}; set WeightManifold(batch_dim=...) to the dim for the whole model or "
+        "{module name: dim}"
     )
 
 
