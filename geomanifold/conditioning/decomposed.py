@@ -34,11 +34,13 @@ class StackedKernelLayer(ManifoldLayer):
       with ``φ: (B, K)``. Cost ≈ ``K·P·|W|`` per example (``P`` output positions: tokens or pixels).
     - ``"weights"``: per-example weights ``W_i = Σ_k φ_ik P_k: (B, out, in/groups, *kernel)``, then
       one batched matmul (Linear) or one convolution with ``B·groups`` groups. Cost ≈
-      ``K·|W| + α·P·|W|`` per example (``α`` = :data:`BATCHED_KERNEL_COST`, the measured
-      slowdown of batched against plain kernels) and ``B·|W|`` memory.
+      ``(K + P + P₀)·|W|`` per example and ``B·|W|`` memory, where ``P₀`` =
+      :data:`PER_EXAMPLE_KERNEL_OVERHEAD` (measured) is the fixed cost of one small per-example
+      kernel in units of output positions.
 
-    ``"auto"`` takes ``"weights"`` when ``K + α·P < K·P``: convolutions with many output pixels,
-    Linear layers applied to many tokens; ``"stacked"`` for one vector per example (an MLP). A
+    ``"auto"`` takes ``"weights"`` when ``K + P + P₀ < K·P``: convolutions with many output
+    pixels, Linear layers applied to many tokens, more so at large K; ``"stacked"`` for one vector
+    per example (an MLP) and small feature maps. A
     shared bias is added after the contraction; a bias on the manifold alone (shared weight) is
     added as ``φ b``.
     """
@@ -88,7 +90,7 @@ class StackedKernelLayer(ManifoldLayer):
             positions = x.numel() // max(x.shape[0] * x.shape[-1], 1)
         else:
             positions = x[0, 0].numel() // math.prod(_tuple(self.layer.stride, x.ndim - 2))
-        return "weights" if k + BATCHED_KERNEL_COST * positions < k * positions else "stacked"
+        return "weights" if k + positions + PER_EXAMPLE_KERNEL_OVERHEAD < k * positions else "stacked"
 
     def _call_weights(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         """The layer with one weight per example: ``x: (B, …)``, ``weight: (B, out, …)``,
@@ -154,9 +156,11 @@ class StackedKernelLayer(ManifoldLayer):
         return y
 
 
-BATCHED_KERNEL_COST = 2.0
-"""``α``: cost of a batched matmul or ``B``-group convolution per output position and weight,
-relative to the plain kernel's (measured with benchmarks/bench_conditioning.py)."""
+PER_EXAMPLE_KERNEL_OVERHEAD = 256
+"""``P₀``: the per-example kernels' fixed cost in output positions. Measured on CPU for a 3×3
+convolution at batch 64, K = 3 (forward and backward, against the plain layer): the
+per-example-weight path cost 0.97×, 2.3×, 4.7× and 12.9× the plain layer at 1024, 256, 64 and 16
+output pixels, about ``1 + 256/P``."""
 
 
 def _tuple(value, n: int) -> tuple[int, ...]:
