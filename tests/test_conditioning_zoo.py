@@ -54,6 +54,10 @@ def test_vision_transformer(batch_dim):
         assert strategies["conv_proj"] == "auto"
     x = torch.randn(3, 2, 8, 8, dtype=F64)
     check(wm, model, contexts(3), (x,), (0,), 0, gradients=batch_dim == 0)
+    s = contexts(1)[0]
+    exported = wm.export(s)
+    assert type(exported) is VisionTransformer and exported.class_token.shape == (1, 1, 8)
+    torch.testing.assert_close(exported(x), wm(x, s), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("batch_dim", [None, 1])

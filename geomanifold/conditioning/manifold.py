@@ -108,9 +108,9 @@ class WeightManifold(nn.Module):
             raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
         model = copy.deepcopy(model)
         chosen = _chosen_parameters(model, include, exclude)
-        declared = declared_batch_dims(model, check_batch_dim_argument(model, batch_dim))
-        user_declared = set(check_batch_dim_argument(model, batch_dim))
-        plan, loose = _plan(model, "", chosen, declared, _under(user_declared))
+        stated = check_batch_dim_argument(model, batch_dim)
+        declared = declared_batch_dims(model, stated)
+        plan, loose = _plan(model, "", chosen, declared, _under(set(stated)))
         batch_dims = dict(batch_dims or {})
         grouped = [path for path, _, _, cls in plan if cls is GroupedLayer]
         unknown = sorted(set(batch_dims) - set(grouped))
