@@ -151,13 +151,11 @@ class GroupedLayer(ManifoldLayer):
     def _vmapped(self, coefficients: Tensor, dims: BatchDims, args: tuple, kwargs: dict) -> Any:
         """``functional_call`` at ``W(s_i)`` vectorised over the examples by ``vmap``."""
         batch = coefficients.shape[0]
-        everyone = torch.arange(batch, device=coefficients.device)
         args = tuple(
-            self._select(a, _arg_dim(dims, i), everyone, batch, f"argument {i}") for i, a in enumerate(args)
+            self._select(a, _arg_dim(dims, i), None, batch, f"argument {i}") for i, a in enumerate(args)
         )
         kwargs = {
-            k: self._select(v, dims.kwargs.get(k), everyone, batch, f"argument {k!r}")
-            for k, v in kwargs.items()
+            k: self._select(v, dims.kwargs.get(k), None, batch, f"argument {k!r}") for k, v in kwargs.items()
         }
         arg_dims = tuple(_dims_like(a, _arg_dim(dims, i)) for i, a in enumerate(args))
         kwarg_dims = {k: _dims_like(v, dims.kwargs.get(k)) for k, v in kwargs.items()}
@@ -184,8 +182,9 @@ class GroupedLayer(ManifoldLayer):
         ]
         return tree_unflatten(leaves, structure["spec"])
 
-    def _select(self, value: Any, dim: int | None, index: Tensor, batch: int, what: str) -> Any:
-        """The rows ``index`` of every tensor in ``value`` along ``dim`` (None: ``value`` whole)."""
+    def _select(self, value: Any, dim: int | None, index: Tensor | None, batch: int, what: str) -> Any:
+        """The rows ``index`` (None: all) of every tensor in ``value`` along ``dim``, inputs
+        broadcast over the batch expanded (``dim`` None: ``value`` whole)."""
         if dim is None:
             return value
 
@@ -198,7 +197,7 @@ class GroupedLayer(ManifoldLayer):
                     f"{tuple(t.shape)}, expected {batch} examples along dim {dim}; give its "
                     "BatchDims in WeightManifold(batch_dims={name: BatchDims(...)})"
                 )
-            return t.index_select(dim, index)
+            return t if index is None else t.index_select(dim, index)
 
         return _map(take, value)
 
