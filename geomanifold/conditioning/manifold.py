@@ -66,9 +66,10 @@ class WeightManifold(nn.Module):
             through ``batch_first``: an int for the whole model or ``{module name: dim}`` for a
             module and everything in it (see :mod:`~geomanifold.conditioning.layout`; needed
             only where it cannot be inferred, which raises a one-line error naming the layer).
-        strategy: the per-example kernel of Linear and Conv layers (see
-            :class:`StackedKernelLayer`): ``"auto"`` (from the shapes), ``"stacked"`` or
-            ``"weights"``, for all of them or ``{layer name: strategy}``; see :meth:`plan`.
+        strategy: the per-example kernel: ``"auto"`` (from the shapes), ``"stacked"`` or
+            ``"weights"`` for Linear and Conv layers (:class:`StackedKernelLayer`), ``"grouped"``
+            or ``"vmap"`` for the others (:class:`GroupedLayer`); one for all the layers it
+            applies to, or ``{layer name: strategy}``; see :meth:`plan`.
 
     Example::
 
@@ -107,9 +108,9 @@ class WeightManifold(nn.Module):
             raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
         model = copy.deepcopy(model)
         chosen = _chosen_parameters(model, include, exclude)
-        declared = declared_batch_dims(model, check_batch_dim_argument(model, batch_dim))
-        user_declared = set(check_batch_dim_argument(model, batch_dim))
-        plan, loose = _plan(model, "", chosen, declared, _under(user_declared))
+        stated = check_batch_dim_argument(model, batch_dim)
+        declared = declared_batch_dims(model, stated)
+        plan, loose = _plan(model, "", chosen, declared, _under(set(stated)))
         batch_dims = dict(batch_dims or {})
         grouped = [path for path, _, _, cls in plan if cls is GroupedLayer]
         unknown = sorted(set(batch_dims) - set(grouped))
@@ -143,17 +144,22 @@ class WeightManifold(nn.Module):
         self._context.tracker = LayoutTracker(sources)
 
     def _set_strategies(self, strategy: str | Mapping[str, str]) -> None:
-        layers = {m.name: m for m in self.model.modules() if isinstance(m, StackedKernelLayer)}
-        chosen = {name: strategy for name in layers} if isinstance(strategy, str) else dict(strategy)
-        for name, value in chosen.items():
+        layers = {m.name: m for m in self.model.modules() if isinstance(m, StackedKernelLayer | GroupedLayer)}
+        if isinstance(strategy, str):
+            valid = ("auto", *StackedKernelLayer.STRATEGIES[1:], *GroupedLayer.STRATEGIES[1:])
+            if strategy not in valid:
+                raise ValueError(f"strategy must be one of {valid}, got {strategy!r}")
+            strategy = {name: strategy for name, m in layers.items() if strategy in m.STRATEGIES}
+        for name, value in strategy.items():
             if name not in layers:
                 raise ValueError(
-                    f"strategy names {name!r}, not a Linear or Conv layer on the manifold; "
+                    f"strategy names {name!r}, not a Linear, Conv or grouped layer on the manifold; "
                     f"valid: {sorted(layers)}"
                 )
-            if value not in StackedKernelLayer.STRATEGIES:
+            if value not in layers[name].STRATEGIES:
+                kind = type(layers[name].layer).__name__
                 raise ValueError(
-                    f"strategy must be one of {StackedKernelLayer.STRATEGIES}, got {value!r} for {name!r}"
+                    f"strategy of {name!r} ({kind}) must be one of {layers[name].STRATEGIES}, got {value!r}"
                 )
             layers[name].strategy = value
 
@@ -161,8 +167,8 @@ class WeightManifold(nn.Module):
         """Each manifold layer and how it computes per-example outputs.
 
         Without inputs: ``{"layer", "type", "strategy"}`` per layer as configured (``"auto"``,
-        ``"stacked"``, ``"weights"``, ``"affine"``, ``"grouped"``, ``"broadcast"`` for a
-        parameter broadcast over the batch). With an input ``x`` and contexts ``s: (B, m)``
+        ``"stacked"``, ``"weights"``, ``"affine"``, ``"grouped"``, ``"vmap"``, ``"broadcast"`` for
+        a parameter broadcast over the batch). With an input ``x`` and contexts ``s: (B, m)``
         (and the model's other arguments): the kernel each layer used on that input, with the
         input's shape, from one forward pass without gradients.
         """
@@ -170,7 +176,7 @@ class WeightManifold(nn.Module):
             rows = [{"layer": name, "type": "Parameter", "strategy": "broadcast"} for name in self._loose]
             for m in self.model.modules():
                 if isinstance(m, ManifoldLayer):
-                    strategy = getattr(m, "strategy", {GroupedLayer: "grouped"}.get(type(m), "affine"))
+                    strategy = getattr(m, "strategy", "affine")
                     rows.append({"layer": m.name, "type": type(m.layer).__name__, "strategy": strategy})
             return rows
         with torch.no_grad(), self._context.recording() as rows:
