@@ -198,7 +198,8 @@ def test_model_geometry_gram_is_built_from_factors():
 
 def _dense_block_solve(basis, u, v, gu, gv, damping):
     """The block-diagonal pullback metric built densely: ``J = ∂ vec(U_k V_kᵀ)_k / ∂(U, V)``,
-    ``M = Jᵀ (G ⊗ I) J``, its U and V diagonal blocks damped by ``damping · mean diagonal``."""
+    ``M = Jᵀ (G ⊗ I) J``, its U and V diagonal blocks damped by ``damping`` times the mean of
+    their mean diagonals."""
     gram = basis.gram()
 
     def points(u_, v_):
@@ -207,12 +208,12 @@ def _dense_block_solve(basis, u, v, gu, gv, damping):
     ju, jv = torch.autograd.functional.jacobian(points, (u, v))
     ju, jv = ju.reshape(ju.shape[0], -1), jv.reshape(jv.shape[0], -1)
     mix = torch.kron(gram, torch.eye(u.shape[1] * v.shape[1], dtype=F64))
-    solved = []
-    for j, g in ((ju, gu), (jv, gv)):
-        block = j.T @ mix @ j
-        block = block + damping * block.diagonal().mean() * torch.eye(block.shape[0], dtype=F64)
-        solved.append(torch.linalg.solve(block, g.reshape(-1)).reshape(g.shape))
-    return solved
+    blocks = [j.T @ mix @ j for j in (ju, jv)]
+    damping = damping * sum(b.diagonal().mean() for b in blocks) / 2
+    return [
+        torch.linalg.solve(b + damping * torch.eye(b.shape[0], dtype=F64), g.reshape(-1)).reshape(g.shape)
+        for b, g in zip(blocks, (gu, gv), strict=True)
+    ]
 
 
 @pytest.mark.parametrize("basis", [Line(), Fourier(1)], ids=["line", "circle"])
@@ -262,6 +263,7 @@ def test_zero_factor_has_zero_gradient_and_is_left_as_it_is():
     u = torch.zeros_like(u)
     natural = FactorMetric(basis.gram()).solve([u, v], [torch.randn_like(u), torch.zeros_like(v)])
     assert torch.equal(natural[1], torch.zeros_like(v))
+    assert torch.isfinite(natural[0]).all()
 
 
 def test_single_point_u_step_is_the_gradient_projected_on_the_rows_of_v_in_any_gauge():

@@ -251,13 +251,18 @@ class LowRankWeightManifold(nn.Module):
             groups.append({"params": base})
         return groups
 
-    def geometry(self) -> LowRankManifold:
+    def geometry(self, dtype: torch.dtype | None = torch.float64) -> LowRankManifold:
         """The manifold ``s ↦ (W0 + Σ_k φ_k(s) U_k V_kᵀ)`` of all adapted weights, flattened and
-        concatenated, with its geometry from the factors' Gram matrices."""
-        layers = [
-            (self.model.get_submodule(name).weight.reshape(f.U.shape[1], -1), f.U, f.V)
-            for name, f in self.named_factors()
-        ]
+        concatenated, with its geometry from the factors' Gram matrices.
+
+        Args:
+            dtype: a detached snapshot of the weights in this dtype (default float64, for
+                accurate geometry); ``None`` uses the live parameters (differentiable in them).
+        """
+        layers = []
+        for name, f in self.named_factors():
+            triple = (self.model.get_submodule(name).weight.reshape(f.U.shape[1], -1), f.U, f.V)
+            layers.append(triple if dtype is None else tuple(t.detach().to(dtype) for t in triple))
         return LowRankManifold(self.basis, layers)
 
     def extra_parameters(self) -> int:
