@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from ..bases import Basis
 from ..geometry.lowrank import LowRankManifold
 from ..optim.lowrank import FactorMetric
+from .coefficients import context_coefficients
 from .layer import Context, UnsupportedLayerError
 from .selection import Selector, parameter_filter
 
@@ -212,19 +213,7 @@ class LowRankWeightManifold(nn.Module):
         """``φ(s)`` in the factors' dtype: ``(m,) -> (K,)``, ``(B, m) -> (B, K)``. A floating ``s``
         of another dtype (e.g. bfloat16 under autocast) is cast to the factors' dtype first."""
         reference = next(iter(self.factors.values())).U
-        if isinstance(s, Tensor):
-            if s.device != reference.device:
-                raise ValueError(
-                    f"s is on {s.device} but the model is on {reference.device}; valid: s on that device"
-                )
-            if s.is_floating_point():
-                s = s.to(reference.dtype)
-        s = self.basis.chart.validate(s, "s", dtype=reference.dtype).to(reference.device)
-        m = self.basis.dim
-        if s.ndim > (1 if single else 2):
-            valid = f"({m},)" if single else f"({m},) shared by the batch or (B, {m}) one per example"
-            raise ValueError(f"s must have shape {valid}, got {tuple(s.shape)}")
-        return self.basis.partial(s, (0,) * m)
+        return context_coefficients(self.basis, s, reference, single, cast=True)
 
     def named_factors(self) -> Iterator[tuple[str, LowRankFactors]]:
         """``(adapted layer's qualified name, its factors)`` in model order."""
