@@ -86,7 +86,8 @@ print(f"pretrained: upright {pretrained[0]:.3f}, mean over angles {pretrained.me
 # `nn.MultiheadAttention`, so the manifold adapts the patch convolution, the MLPs and the head.
 #
 # As a control with the same rank and data, the same recipe with the one-function basis
-# `Fourier(0)`: one low-rank update for all angles, no context.
+# `Fourier(0)`: one low-rank update for all angles, no context. It has a third of the factor
+# numbers; a rank-12 control with as many would not fit the head (10 outputs: rank ≤ 10).
 
 # %%
 
