@@ -3,6 +3,8 @@ factored natural gradient, each against an independent dense computation in floa
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -279,3 +281,18 @@ def test_single_point_u_step_is_the_gradient_projected_on_the_rows_of_v_in_any_g
         grad_u = (grad_w @ right[0])[None]  # ∇_U L = ∇_W L V
         (step_u, _) = metric.solve([torch.zeros(1, 4, 2, dtype=F64), right], [grad_u, None])
         torch.testing.assert_close(step_u[0] @ right[0].T, grad_w @ projection, rtol=1e-10, atol=1e-12)
+
+
+def test_deep_copy_and_state_dict_round_trip():
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2)).double()
+    lr = _randomize(LowRankWeightManifold(model, Fourier(1), rank=2))
+    x, s = torch.randn(3, 4, dtype=F64), torch.rand(3, 1, dtype=F64)
+    twin = copy.deepcopy(lr)  # its hooks belong to its own factors
+    with torch.no_grad():
+        twin.factors["0"].U.add_(1.0)
+    assert not torch.equal(twin(x, s), lr(x, s))
+    torch.testing.assert_close(twin.export(s[0])(x), twin(x, s[0]), rtol=0, atol=1e-12)
+    torch.testing.assert_close(lr.export(s[0])(x), lr(x, s[0]), rtol=0, atol=1e-12)
+    fresh = LowRankWeightManifold(model, Fourier(1), rank=2)
+    fresh.load_state_dict(lr.state_dict())
+    torch.testing.assert_close(fresh(x, s), lr(x, s), rtol=0, atol=0)

@@ -180,7 +180,6 @@ class LowRankWeightManifold(nn.Module):
                     p.requires_grad_(False)
                     self._frozen.append(name)
         self.factors = nn.ModuleDict()
-        self._hooks = {}
         for path in _adapted_layers(self.model, include, exclude):
             layer = self.model.get_submodule(path)
             out, fan_in = layer.weight.shape[0], layer.weight[0].numel()
@@ -191,17 +190,7 @@ class LowRankWeightManifold(nn.Module):
                 )
             factors = LowRankFactors(layer, path, basis.size, rank, self._context, batch_dim, generator)
             self.factors[_key(path)] = factors
-        self._register_hooks()
-
-    def _register_hooks(self) -> None:
-        for key, factors in self.factors.items():
-            layer = self.model.get_submodule(factors.name)
-            self._hooks[key] = layer.register_forward_hook(factors.hook)
-
-    def _remove_hooks(self) -> None:
-        for handle in self._hooks.values():
-            handle.remove()
-        self._hooks = {}
+            layer.register_forward_hook(factors.hook)
 
     def forward(self, x, s, *args, **kwargs):
         """The model at context ``s``: ``(m,)`` shared by the batch or ``(B, m)`` one per example
@@ -263,15 +252,16 @@ class LowRankWeightManifold(nn.Module):
         """A plain copy of the model with ``W0 + Σ_k φ_k(s) U_k V_kᵀ`` loaded, ``s: (m,)``; its
         outputs equal ``self(x, s)``; its parameters are all trainable (as before freezing)."""
         coefficients = self._coefficients(s, single=True)
-        memo: dict[int, object] = {}
+        owners = set(self.factors.values())
+        memo: dict[int, object] = {id(f): f for f in owners}  # hooks' owners are not copied
         for name, factors in self.named_factors():
             weight = self.model.get_submodule(name).weight
             memo[id(weight)] = nn.Parameter(weight + factors.update(coefficients).to(weight))
-        self._remove_hooks()
-        try:
-            plain = copy.deepcopy(self.model, memo)
-        finally:
-            self._register_hooks()
+        plain = copy.deepcopy(self.model, memo)
+        for name, _ in self.named_factors():
+            hooks = plain.get_submodule(name)._forward_hooks
+            for key in [k for k, hook in hooks.items() if getattr(hook, "__self__", None) in owners]:
+                del hooks[key]
         for name in self._frozen:
             plain.get_parameter(name).requires_grad_(True)
         return plain
