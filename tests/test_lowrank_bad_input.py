@@ -114,3 +114,14 @@ def test_undamped_metric_of_a_rank_deficient_factor_raises():
     grad = torch.randn(1, 2, 2, dtype=torch.float64)
     with pytest.raises(SingularGramError, match="valid: damping > 0"):
         metric.solve([torch.zeros_like(grad), v], [grad, None])
+
+
+def test_nested_tensor_inference_path_is_refused_for_per_example_contexts():
+    layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True)
+    encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=True).eval()
+    lr = LowRankWeightManifold(encoder, Line(), rank=1).eval()
+    x, mask = torch.randn(2, 3, 4), torch.tensor([[False, False, True], [False, False, False]])
+    expected = r"enable_nested_tensor=False\) or s of shape"
+    with torch.no_grad(), pytest.raises(ValueError, match=expected) as error:
+        lr(x, torch.rand(2, 1), src_key_padding_mask=mask)
+    _one_line(error)

@@ -87,6 +87,13 @@ class LowRankFactors(nn.Module):
         size, out, rank = self.U.shape
         batch_dim, channel = (0, 1) if self.convolution else (self.batch_dim, -1)
         if coefficients.ndim == 2:
+            if x.is_nested:
+                raise ValueError(
+                    f"layer {self.name!r} got a nested tensor (the inference path of "
+                    "nn.TransformerEncoder with a padding mask), which has no batch dimension for "
+                    "per-example contexts; valid: nn.TransformerEncoder(..., enable_nested_tensor=False) "
+                    "or s of shape (m,)"
+                )
             self._check_batch(x, coefficients.shape[0], batch_dim)
             u = self.U
         else:
