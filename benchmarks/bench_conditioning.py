@@ -1,4 +1,4 @@
-"""Cost of a weight-manifold training step (DESIGN.md §3, basis-point decomposition).
+"""Cost of a weight-manifold training step (basis-point decomposition, docs/conditioning.md).
 
 One step = forward, cross-entropy, backward, plain SGD update, at batch 256 with one context per
 example, for an MLP 784-256-256-10 and a small CNN on 28×28 inputs, and bases with K = 2 (line),

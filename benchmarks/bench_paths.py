@@ -1,4 +1,4 @@
-"""Cost of task-metric products and of a geodesic solve between two trained networks (DESIGN.md §4).
+"""Cost of task-metric products and of a geodesic solve between two trained networks.
 
 1. **Metric–vector product over forward + backward.** For MLPs (784-w-w-10) and CNNs (two 3×3
    convolutions, 28×28 inputs) of about 10⁴, 10⁵ and 10⁶ weights, on one batch: the Fisher

@@ -79,7 +79,7 @@ for name, net in (("A", net_a), ("B", net_b)):
 # weights. The aligned B computes exactly the same function.
 
 # %%
-aligned_b = align_hidden_units(net_a, net_b)
+aligned_b = align_hidden_units(net_a, net_b, x_train)
 a, b_raw, b = (parameter_vector(n) for n in (net_a, net_b, aligned_b))
 print(f"|A − B| = {(a - b_raw).norm():.2f}   after alignment |A − B| = {(a - b).norm():.2f}")
 print("aligned B, same outputs:", torch.allclose(net_b(x_test), aligned_b(x_test), atol=1e-5))

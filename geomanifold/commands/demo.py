@@ -21,6 +21,7 @@ from .common import add_run_options, positive_int, setup_run
 __all__ = ["DEFAULT_OUT", "DEMO_STEPS", "SMOKE_ARGS", "DemoStep", "register", "run"]
 
 NAME = "demo"
+HELP = "run the demo (writes tables and figures)"
 ORDER = 0
 DEFAULT_OUT = Path("results/demo")
 # a seconds-long complete run (the reproducibility test runs it twice)
@@ -108,7 +109,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     steps = "\n".join(f"  {step.name}: {step.description}" for step in DEMO_STEPS)
     parser = commands.add_parser(
         NAME,
-        help="run the demo (writes tables and figures)",
+        help=HELP,
         description=f"Run the demo. Steps:\n{steps}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

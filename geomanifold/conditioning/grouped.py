@@ -1,4 +1,4 @@
-"""The grouped fallback for layers that are not linear in their weights (DESIGN.md §3).
+"""The grouped fallback for layers that are not linear in their weights (docs/conditioning.md).
 
 Examples are grouped by distinct coefficient rows ``φ(s_i)``; each group runs the original layer
 once through :func:`torch.func.functional_call` with ``W(s) = Σ_k φ_k(s) P_k`` and the outputs are
@@ -40,15 +40,16 @@ class BatchDims:
     outputs: int | tuple[int, ...] = 0
 
     @classmethod
-    def default(cls, module: nn.Module) -> BatchDims:
-        """Dim 0 (dim 1 where ``module.batch_first`` is False); RNN hidden states on dim 1;
-        ``nn.MultiheadAttention``'s ``key_padding_mask`` and attention weights on dim 0."""
+    def default(cls, module: nn.Module, dim: int | None = None) -> BatchDims | None:
+        """RNNs (hidden states on dim 1) and ``nn.MultiheadAttention`` (``key_padding_mask`` and
+        attention weights on dim 0) by their ``batch_first``; other modules ``dim`` for every
+        argument and output (None: not known before the call)."""
         d = 1 if getattr(module, "batch_first", True) is False else 0
         if isinstance(module, nn.RNNBase):
             return cls(args=(d, 1), outputs=(d, 1))
         if isinstance(module, nn.MultiheadAttention):
             return cls(args=(d, d, d), kwargs={"key_padding_mask": 0}, outputs=(d, 0))
-        return cls(args=d, outputs=d)
+        return None if dim is None else cls(args=dim, outputs=dim)
 
 
 class GroupedLayer(ManifoldLayer):
@@ -56,7 +57,10 @@ class GroupedLayer(ManifoldLayer):
 
     Args:
         batch_dims: where its inputs and outputs carry the batch; default
-            :meth:`BatchDims.default`.
+            :meth:`BatchDims.default`, else the batch dim of the first tensor argument (declared,
+            tracked or inferred, :mod:`~geomanifold.conditioning.layout`) for all of them.
+
+    An argument with size 1 on its batch dim is broadcast: every group sees it whole.
 
     A layer that couples the examples of a batch (a BatchNorm in training mode inside it) is
     refused under per-example contexts: grouping would normalise each context group on its own,
@@ -67,8 +71,20 @@ class GroupedLayer(ManifoldLayer):
         super().__init__(layer, names, context, name)
         self.batch_dims = batch_dims or BatchDims.default(layer)
 
+    def _dims(self, batch: int, args: tuple) -> BatchDims:
+        if self.batch_dims is not None:
+            return self.batch_dims
+        first = next((a for a in args if isinstance(a, Tensor)), None)
+        if first is None:
+            raise UnsupportedLayerError(
+                f"layer {self.name!r} ({type(self.layer).__name__}) has no tensor argument to split "
+                "by context; give its BatchDims in WeightManifold(batch_dims={name: BatchDims(...)})"
+            )
+        return BatchDims.default(self.layer, self.batch_dim(first, batch, range(first.ndim)))
+
     def forward_per_example(self, coefficients: Tensor, *args, **kwargs):
         batch = coefficients.shape[0]
+        dims = self._dims(batch, args)
         groups, inverse = torch.unique(coefficients.detach(), dim=0, return_inverse=True)
         if len(groups) > 1 and self.training:
             coupled = [type(m).__name__ for m in self.layer.modules() if isinstance(m, _BatchNorm)]
@@ -82,32 +98,27 @@ class GroupedLayer(ManifoldLayer):
         for g in range(len(groups)):
             index = (inverse == g).nonzero().squeeze(1)
             group_args = tuple(
-                self._select(arg, self._arg_dim(i), index, batch, f"argument {i}")
+                self._select(arg, _arg_dim(dims, i), index, batch, f"argument {i}")
                 for i, arg in enumerate(args)
             )
             group_kwargs = {
-                key: self._select(value, self.batch_dims.kwargs.get(key), index, batch, f"argument {key!r}")
+                key: self._select(value, dims.kwargs.get(key), index, batch, f"argument {key!r}")
                 for key, value in kwargs.items()
             }
             weights = self.weights_at(coefficients[index[0]])  # differentiable in s as well
             outputs.append(functional_call(self.layer, weights, group_args, group_kwargs))
             order.append(index)
         inverse_order = torch.cat(order).argsort()
-        if isinstance(self.batch_dims.outputs, int):
-            return _merge(outputs, self.batch_dims.outputs, inverse_order)
-        return _rebuild(
-            outputs[0],
-            [
-                _merge([out[j] for out in outputs], d, inverse_order)
-                for j, d in enumerate(self.batch_dims.outputs)
-            ],
-        )
-
-    def _arg_dim(self, position: int) -> int | None:
-        dims = self.batch_dims.args
-        if isinstance(dims, int):
-            return dims
-        return dims[position] if position < len(dims) else None
+        self.note("grouped", next((a for a in args if isinstance(a, Tensor)), coefficients))
+        if isinstance(dims.outputs, int):
+            merged = _merge(outputs, dims.outputs, inverse_order)
+        else:
+            merged = _rebuild(
+                outputs[0],
+                [_merge([out[j] for out in outputs], d, inverse_order) for j, d in enumerate(dims.outputs)],
+            )
+        self.track(merged, dims.outputs)
+        return merged
 
     def _select(self, value: Any, dim: int | None, index: Tensor, batch: int, what: str) -> Any:
         """The rows ``index`` of every tensor in ``value`` along ``dim`` (None: ``value`` whole)."""
@@ -115,6 +126,8 @@ class GroupedLayer(ManifoldLayer):
             return value
 
         def take(t: Tensor) -> Tensor:
+            if t.ndim > dim and t.shape[dim] == 1 != batch:  # broadcast over the batch
+                t = t.expand(*t.shape[:dim], batch, *t.shape[dim + 1 :])
             if t.ndim <= dim or t.shape[dim] != batch:
                 raise ValueError(
                     f"{what} of layer {self.name!r} ({type(self.layer).__name__}) has shape "
@@ -124,6 +137,12 @@ class GroupedLayer(ManifoldLayer):
             return t.index_select(dim, index)
 
         return _map(take, value)
+
+
+def _arg_dim(dims: BatchDims, position: int) -> int | None:
+    if isinstance(dims.args, int):
+        return dims.args
+    return dims.args[position] if position < len(dims.args) else None
 
 
 def _map(fn: Callable[[Tensor], Tensor], tree: Any) -> Any:

@@ -34,6 +34,7 @@ from ..geometry.lowrank import LowRankManifold
 from ..optim.lowrank import FactorMetric
 from .coefficients import context_coefficients
 from .layer import Context, UnsupportedLayerError
+from .layout import LayoutError
 from .selection import Selector, parameter_filter
 
 __all__ = ["LowRankFactors", "LowRankWeightManifold"]
@@ -119,7 +120,7 @@ class LowRankFactors(nn.Module):
     def _check_batch(self, x: Tensor, batch: int, batch_dim: int) -> None:
         if x.ndim < 2 or not -x.ndim <= batch_dim < x.ndim - 1 or x.shape[batch_dim] != batch:
             where = "0 (convolutions)" if self.convolution else f"batch_dim={batch_dim}"
-            raise ValueError(
+            raise LayoutError(
                 f"layer {self.name!r} got an input of shape {tuple(x.shape)} but s has {batch} "
                 f"contexts, expected on dimension {where}; valid: inputs with the batch on that "
                 "dimension (set batch_dim= for linear layers), or s of shape (m,) shared by the batch"

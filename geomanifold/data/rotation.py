@@ -1,4 +1,4 @@
-"""Rotation of images by the angle ``2π s``: the circle context (DESIGN.md §3, issue 4)."""
+"""Rotation of images by the angle ``2π s``: the circle context."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Connecting two trained networks: straight line, the mode-connecting Bézier curve, and geodesics
-under a task metric, with and without permutation alignment, evaluated along ``t`` (DESIGN.md §4).
+under a task metric, with and without permutation alignment, evaluated along ``t`` (docs/paths.md).
 
 :func:`connect_networks` runs every requested method for one pair ``(A, B)`` and returns each
 path's evaluation (:func:`~geomanifold.weightspace.evaluate.evaluate_path`); :func:`summary_row`
@@ -41,7 +41,15 @@ __all__ = [
 ]
 
 METHODS = ("straight", "bezier", "geodesic", "geodesic-bspline")
-ALIGNMENTS = ("none", "weights", "both")
+ALIGNMENTS = ("none", "weights", "activations", "both", "all")
+ALIGNED_PAIRS = {
+    "none": ("",),
+    "weights": (" (aligned)",),
+    "activations": (" (activation-aligned)",),
+    "both": ("", " (aligned)"),
+    "all": ("", " (aligned)", " (activation-aligned)"),
+}
+ALIGNMENT_INPUTS = 512
 CURVE_KEYS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "euclidean_speed", "curvature")
 SUMMARY_KEYS = (
     "train_barrier_max_mean",
@@ -63,7 +71,9 @@ class ConnectOptions:
 
     Attributes:
         methods: subset of :data:`METHODS`.
-        align: ``"none"``, ``"weights"`` (weight matching of B's hidden units to A) or ``"both"``.
+        align: which B to connect A to: ``"none"`` (B as trained), ``"weights"`` (B's hidden units
+            permuted by weight matching to A's), ``"activations"`` (by activation matching on
+            training inputs), ``"both"`` (none and weights) or ``"all"`` (the three).
         kind: output divergence of the task metric, ``"kl"`` or ``"squared"``.
         interior: free interior points of the geodesic polyline.
         steps, geodesic_lr, metric_batch: Adam steps, learning rate and inputs per step of the geodesic.
@@ -91,6 +101,11 @@ class ConnectOptions:
             raise ValueError(f"--methods: unknown {unknown or 'empty list'}; valid: {', '.join(METHODS)}")
         if self.align not in ALIGNMENTS:
             raise ValueError(f"--align must be one of {', '.join(ALIGNMENTS)}; got {self.align!r}")
+        if isinstance(self.points, bool) or not isinstance(self.points, int) or self.points < 3:
+            raise ValueError(
+                "--points must be an integer >= 3 (the two endpoints and at least one interior point "
+                f"of each path), got {self.points!r}"
+            )
 
 
 def _path(
@@ -144,13 +159,17 @@ def connect_networks(
 
     Returns:
         ``{path name: evaluation}`` where the name is the method, with ``" (aligned)"`` appended
-        for the aligned pair; each evaluation also holds ``"seconds"`` (path construction time).
+        for B aligned by weight matching (``" (activation-aligned)"`` by activation matching); each
+        evaluation also holds ``"seconds"`` (path construction time).
     """
+    x_align = split.x_train[:ALIGNMENT_INPUTS]
+    methods = {"": None, " (aligned)": "weights", " (activation-aligned)": "activations"}
     pairs = []
-    if options.align in ("none", "both"):
-        pairs.append(("", model_b))
-    if options.align in ("weights", "both"):
-        pairs.append((" (aligned)", align_hidden_units(model_a, model_b, seed=seed)))
+    for suffix in ALIGNED_PAIRS[options.align]:
+        method = methods[suffix]
+        if method is not None:
+            aligned = align_hidden_units(model_a, model_b, x_align, method, seed=seed)
+        pairs.append((suffix, model_b if method is None else aligned))
     a = parameter_vector(model_a)
     data = {"train": split.train, "test": split.test}
     metric_x = split.x_test[: options.metric_inputs]

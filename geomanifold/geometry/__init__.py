@@ -1,4 +1,4 @@
-"""Embedded-manifold geometry (DESIGN.md §2)."""
+"""Embedded-manifold geometry (do Carmo 1976, ch. 2-4; Lee 2018, ch. 2, 4-8; docs/concepts.md)."""
 
 from .classical import Circle, Ellipse, FlatTorus, Graph, Helix, Sphere, Torus
 from .linear_basis import LinearBasisManifold

@@ -1,4 +1,5 @@
-"""Optimization on weight manifolds: the volume-constrained natural-gradient step (DESIGN.md §3).
+"""Optimization on weight manifolds: the volume-constrained natural-gradient step
+(Benjamin et al. 2025, arXiv 2505.22994; docs/concepts.md, conditioning).
 
 Control-point param groups ``{"params": [P, ...], "basis": basis, "metric": ...}`` (``P: (K, *S)``)
 are stepped along ``−η (G⁻¹ ⊗ I) ∇_P L``; other groups take the plain step.

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 
-from ..experiments.statistics import mean_interval
+from ..summary import mean_interval
 from .figures import new_figure, save_png
 
 __all__ = [

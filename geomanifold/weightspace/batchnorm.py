@@ -1,5 +1,5 @@
 """BatchNorm at arbitrary weights: batch statistics while moving along a path, and running
-statistics recomputed for one weight vector before evaluating it (DESIGN.md §4)."""
+statistics recomputed for one weight vector before evaluating it (docs/paths.md)."""
 
 from __future__ import annotations
 

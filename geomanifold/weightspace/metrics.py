@@ -1,4 +1,4 @@
-"""Task metrics on weight space, matrix-free (DESIGN.md §4).
+"""Task metrics on weight space, matrix-free (Raghavan & Thomson, arXiv 2106.02793).
 
 At weights ``w: (D,)`` and inputs ``x: (N, *F)`` with outputs ``z_x = f(x; w) ∈ R^C``:
 
