@@ -11,7 +11,7 @@ from torch import nn
 from torch.func import functional_call
 
 from geomanifold.bases import Fourier, Line, TensorProduct
-from geomanifold.conditioning import LowRankWeightManifold
+from geomanifold.conditioning import LayoutError, LowRankWeightManifold
 from geomanifold.geometry import EmbeddedManifold, LinearBasisManifold, LowRankManifold
 from geomanifold.models import VisionTransformer
 from geomanifold.optim import FactorMetric, NaturalGradientSGD
@@ -90,6 +90,20 @@ def test_per_example_forward_equals_explicit_dense_weights(name):
     dense = functional_call(model, _explicit_weights(lr, s[0]), (x,))
     torch.testing.assert_close(shared, dense, rtol=0, atol=1e-10)
     torch.testing.assert_close(shared, lr.export(s[0])(x), rtol=0, atol=1e-10)
+
+
+def test_sequence_first_transformer_with_as_many_tokens_as_examples():
+    """``batch_first=False`` declares dim 1 for the layers inside; the head infers it."""
+    model = nn.Sequential(
+        nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=False), nn.Linear(8, 3)
+    ).double()
+    lr = _randomize(LowRankWeightManifold(model, Line(), rank=2))
+    x = torch.randn(BATCH, BATCH, 8, dtype=F64)  # (T, B, E) with T == B
+    s = torch.rand(BATCH, 1, dtype=F64)
+    with pytest.raises(LayoutError, match=r"layer '1' \(Linear\).*4 contexts match dims \[0, 1\]"):
+        lr(x, s)
+    lr = _randomize(LowRankWeightManifold(model, Line(), rank=2, batch_dim={"1": 1}))
+    torch.testing.assert_close(lr(x, s), _explicit(lr, model, x, s, batch_dim=1), rtol=0, atol=1e-10)
 
 
 def test_sequence_first_layers_take_batch_dim():

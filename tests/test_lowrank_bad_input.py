@@ -8,7 +8,7 @@ from torch import nn
 
 from geomanifold.bases import Line
 from geomanifold.bases.basis import SingularGramError
-from geomanifold.conditioning import LowRankWeightManifold, UnsupportedLayerError
+from geomanifold.conditioning import LayoutError, LowRankWeightManifold, UnsupportedLayerError
 from geomanifold.optim import FactorMetric
 
 
@@ -70,17 +70,22 @@ def test_nothing_selected():
     _one_line(error)
 
 
-@pytest.mark.parametrize("batch_dim", [1.0, None, False])
+@pytest.mark.parametrize("batch_dim", [1.0, -1, False, {"0": "1"}])
 def test_batch_dim_must_be_an_int(batch_dim):
-    with pytest.raises(ValueError, match="batch_dim must be an int"):
+    with pytest.raises(ValueError, match="batch_dim must be an int >= 0"):
         LowRankWeightManifold(_mlp(), Line(), rank=1, batch_dim=batch_dim)
 
 
 def test_contexts_that_do_not_match_the_batch_name_batch_dim():
     lr = LowRankWeightManifold(_mlp(), Line(), rank=1)
-    with pytest.raises(ValueError, match=r"s has 3 contexts, expected on dimension batch_dim=0") as error:
+    with pytest.raises(LayoutError, match=r"no dim has the 3 examples of s") as error:
         lr(torch.randn(2, 4), torch.rand(3, 1))
-    _one_line(error)
+    assert "LowRankWeightManifold(batch_dim=...)" in _one_line(error)
+    declared = LowRankWeightManifold(_mlp(), Line(), rank=1, batch_dim=0)
+    with pytest.raises(LayoutError, match=r"its batch is on dim 0 and s has 3 contexts"):
+        declared(torch.randn(2, 4), torch.rand(3, 1))
+    with pytest.raises(LayoutError, match=r"unbatched input of shape \(1, 3, 3\)"):
+        LowRankWeightManifold(nn.Conv2d(1, 2, 2), Line(), rank=1)(torch.randn(1, 3, 3), torch.rand(1, 1))
     with pytest.raises(ValueError, match=r"s must have shape \(1,\) shared by the batch or \(B, 1\)"):
         lr(torch.randn(2, 4), torch.rand(2, 1, 1))
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,7 @@ from ..geometry.lowrank import LowRankManifold
 from ..optim.lowrank import FactorMetric
 from .coefficients import context_coefficients
 from .layer import Context, UnsupportedLayerError
-from .layout import LayoutError
+from .layout import LayoutError, check_batch_dim_argument, declared_batch_dims, infer_batch_dim
 from .selection import Selector, parameter_filter
 
 __all__ = ["LowRankFactors", "LowRankWeightManifold"]
@@ -54,7 +54,7 @@ class LowRankFactors(nn.Module):
     """
 
     def __init__(
-        self, layer: nn.Module, name: str, size: int, rank: int, context: Context, batch_dim: int,
+        self, layer: nn.Module, name: str, size: int, rank: int, context: Context, batch_dim: int | None,
         generator: torch.Generator | None,
     ):
         super().__init__()
@@ -83,19 +83,13 @@ class LowRankFactors(nn.Module):
         """The update ``Σ_k c_k U_k (V_kᵀ x)`` of the layer's output for its input ``x``.
 
         ``coefficients``: ``(K,)`` shared, or ``(B, K)`` one row per example along the batch
-        dimension (``batch_dim`` for linear layers, 0 for convolutions).
+        dimension of ``x`` (0 for convolutions; for linear layers declared by ``batch_dim`` or
+        ``batch_first``, else inferred from the shape, see :mod:`~.layout`).
         """
         size, out, rank = self.U.shape
-        batch_dim, channel = (0, 1) if self.convolution else (self.batch_dim, -1)
+        channel = 1 if self.convolution else -1
         if coefficients.ndim == 2:
-            if x.is_nested:
-                raise ValueError(
-                    f"layer {self.name!r} got a nested tensor (the inference path of "
-                    "nn.TransformerEncoder with a padding mask), which has no batch dimension for "
-                    "per-example contexts; valid: nn.TransformerEncoder(..., enable_nested_tensor=False) "
-                    "or s of shape (m,)"
-                )
-            self._check_batch(x, coefficients.shape[0], batch_dim)
+            batch_dim = self._batch_dim(module, x, coefficients.shape[0])
             u = self.U
         else:
             u = self.U * coefficients[:, None, None].to(self.U)
@@ -117,14 +111,25 @@ class LowRankFactors(nn.Module):
             return self._conv(z, u.reshape(out, size * rank, *spatial), groups=self.groups)
         return F.linear(z, u)
 
-    def _check_batch(self, x: Tensor, batch: int, batch_dim: int) -> None:
-        if x.ndim < 2 or not -x.ndim <= batch_dim < x.ndim - 1 or x.shape[batch_dim] != batch:
-            where = "0 (convolutions)" if self.convolution else f"batch_dim={batch_dim}"
+    def _batch_dim(self, module: nn.Module, x: Tensor, batch: int) -> int:
+        """Where the ``batch`` examples are in ``x`` (size ``batch``, or 1: broadcast)."""
+        layer = f"{self.name!r} ({type(module).__name__})"
+        if x.is_nested:
             raise LayoutError(
-                f"layer {self.name!r} got an input of shape {tuple(x.shape)} but s has {batch} "
-                f"contexts, expected on dimension {where}; valid: inputs with the batch on that "
-                "dimension (set batch_dim= for linear layers), or s of shape (m,) shared by the batch"
+                f"layer {layer} got a nested tensor (the inference path of nn.TransformerEncoder "
+                "with a padding mask), which has no batch dimension for per-example contexts; valid: "
+                "nn.TransformerEncoder(..., enable_nested_tensor=False) or s of shape (m,)"
             )
+        if self.convolution and x.ndim != len(self.weight_shape):
+            raise LayoutError(
+                f"layer {layer} got an unbatched input of shape {tuple(x.shape)} but s has {batch} "
+                "contexts; valid: (N, C, ...) inputs, or s of shape (m,) shared by the batch"
+            )
+        known, candidates = (0, range(1)) if self.convolution else (self.batch_dim, range(x.ndim - 1))
+        try:
+            return infer_batch_dim(x, batch, candidates, known, layer)
+        except LayoutError as error:
+            raise LayoutError(str(error).replace("WeightManifold(", "LowRankWeightManifold(")) from None
 
 
 class LowRankWeightManifold(nn.Module):
@@ -139,8 +144,11 @@ class LowRankWeightManifold(nn.Module):
             :mod:`geomanifold.conditioning.selection`. Every selected parameter must be such a
             weight.
         exclude: weights left as they are.
-        batch_dim: the batch dimension of the inputs of the adapted linear layers (default 0;
-            1 for sequence-first models); convolutions take the batch on dimension 0.
+        batch_dim: where the batch is in the inputs of the adapted linear layers, for models that
+            do not say it: an int for the whole model or ``{module name: dim}``, as for
+            :class:`WeightManifold`. Without it, modules with ``batch_first`` (transformer layers)
+            declare theirs and other layers infer it from the shape (refused where ambiguous,
+            e.g. ``(T, B, E)`` with ``T == B``). Convolutions take the batch on dimension 0.
         train_base: keep the pretrained parameters trainable (default: frozen, only the factors
             train).
         generator: random generator for ``V``.
@@ -165,7 +173,7 @@ class LowRankWeightManifold(nn.Module):
         rank: int,
         include: Selector | None = None,
         exclude: Selector | None = None,
-        batch_dim: int = 0,
+        batch_dim: int | Mapping[str, int] | None = None,
         train_base: bool = False,
         generator: torch.Generator | None = None,
     ):
@@ -176,9 +184,8 @@ class LowRankWeightManifold(nn.Module):
             raise TypeError(f"basis must be a geomanifold.bases.Basis, got {type(basis).__name__}")
         if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
             raise ValueError(f"rank must be an int >= 1, got {rank!r}")
-        if not isinstance(batch_dim, int) or isinstance(batch_dim, bool):
-            raise ValueError(f"batch_dim must be an int (the inputs' batch dimension), got {batch_dim!r}")
         self.model = copy.deepcopy(model)
+        declared = declared_batch_dims(self.model, check_batch_dim_argument(self.model, batch_dim))
         self.basis, self.rank = basis, rank
         self._context = Context()
         self._frozen: list[str] = []
@@ -196,13 +203,13 @@ class LowRankWeightManifold(nn.Module):
                     f"rank must be <= min(out, fan_in) = {min(out, fan_in)} for layer {path!r} "
                     f"(weight {tuple(layer.weight.shape)}), got {rank}; lower rank or exclude the layer"
                 )
-            factors = LowRankFactors(layer, path, basis.size, rank, self._context, batch_dim, generator)
+            factors = LowRankFactors(layer, path, basis.size, rank, self._context, declared[path], generator)
             self.factors[_key(path)] = factors
             layer.register_forward_hook(factors.hook)
 
     def forward(self, x, s, *args, **kwargs):
         """The model at context ``s``: ``(m,)`` shared by the batch or ``(B, m)`` one per example
-        (on ``batch_dim`` of the adapted layers' inputs); other arguments go to the model."""
+        (see ``batch_dim``); other arguments go to the model."""
         with self._context.use(self._coefficients(s)):
             return self.model(x, *args, **kwargs)
 
