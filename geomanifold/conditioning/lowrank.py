@@ -113,7 +113,7 @@ class LowRankFactors(nn.Module):
 
     def _batch_dim(self, module: nn.Module, x: Tensor, batch: int) -> int:
         """Where the ``batch`` examples are in ``x`` (size ``batch``, or 1: broadcast)."""
-        layer = f"{self.name!r} ({type(module).__name__})"
+        layer = f"{self.name or '<model>'!r} ({type(module).__name__})"
         if x.is_nested:
             raise LayoutError(
                 f"layer {layer} got a nested tensor (the inference path of nn.TransformerEncoder "
@@ -200,7 +200,7 @@ class LowRankWeightManifold(nn.Module):
             out, fan_in = layer.weight.shape[0], layer.weight[0].numel()
             if rank > min(out, fan_in):
                 raise ValueError(
-                    f"rank must be <= min(out, fan_in) = {min(out, fan_in)} for layer {path!r} "
+                    f"rank must be <= min(out, fan_in) = {min(out, fan_in)} for layer {path or '<model>'!r} "
                     f"(weight {tuple(layer.weight.shape)}), got {rank}; lower rank or exclude the layer"
                 )
             factors = LowRankFactors(layer, path, basis.size, rank, self._context, declared[path], generator)
