@@ -13,7 +13,7 @@ from torch.func import functional_call
 from geomanifold.bases import Fourier, Line, TensorProduct
 from geomanifold.conditioning import LayoutError, LowRankWeightManifold
 from geomanifold.geometry import EmbeddedManifold, LinearBasisManifold, LowRankManifold
-from geomanifold.models import VisionTransformer
+from geomanifold.models import GPT, VisionTransformer
 from geomanifold.optim import FactorMetric, NaturalGradientSGD
 
 F64 = torch.float64
@@ -36,7 +36,7 @@ def _explicit_weights(lr: LowRankWeightManifold, s: torch.Tensor) -> dict[str, t
     for name, f in lr.named_factors():
         w0 = lr.model.get_submodule(name).weight
         dense = sum(phi[k] * f.U[k] @ f.V[k].T for k in range(phi.shape[0]))
-        out[f"{name}.weight"] = w0 + dense.reshape(w0.shape)
+        out[f"{name}.weight"] = w0 + (dense.T if f.transposed else dense.reshape(w0.shape))
     return out
 
 
@@ -71,6 +71,7 @@ MODELS = {
         lambda: VisionTransformer(8, 4, layers=2, heads=2, hidden=8, mlp=16, num_classes=3, in_channels=1),
         (1, 8, 8),
     ),
+    "gpt_transposed_conv1d": (lambda: GPT(vocab=7, context=6, layers=1, hidden=8, heads=2), (5,)),
 }
 
 
@@ -81,7 +82,11 @@ def test_per_example_forward_equals_explicit_dense_weights(name):
     basis = Line() if list(MODELS).index(name) % 2 else TensorProduct(Fourier(1), Line())
     model = make().double().eval()
     lr = _randomize(LowRankWeightManifold(model, basis, rank=2, generator=torch.Generator().manual_seed(0)))
-    x = torch.randn(BATCH, *shape, dtype=F64)
+    if name.startswith("gpt"):  # token ids; the attention and MLP projections are Conv1D
+        x = torch.randint(0, 7, (BATCH, *shape))
+        assert sum(f.transposed for _, f in lr.named_factors()) == 4
+    else:
+        x = torch.randn(BATCH, *shape, dtype=F64)
     s = torch.rand(BATCH, basis.dim, dtype=F64)
     torch.testing.assert_close(lr(x, s), _explicit(lr, model, x, s), rtol=0, atol=1e-10)
     with torch.no_grad():  # inference mode: the fused transformer path must not skip the update

@@ -130,3 +130,12 @@ def test_nested_tensor_inference_path_is_refused_for_per_example_contexts():
     with torch.no_grad(), pytest.raises(ValueError, match=expected) as error:
         lr(x, torch.rand(2, 1), src_key_padding_mask=mask)
     _one_line(error)
+
+
+def test_tied_weights_are_refused():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3))
+    model[1].weight = model[0].weight
+    expected = r"parameter '0.weight' is tied to \['1.weight'\]"
+    with pytest.raises(UnsupportedLayerError, match=expected) as error:
+        LowRankWeightManifold(model, Line(), rank=1)
+    _one_line(error)

@@ -10,7 +10,8 @@ model's layers are not rewritten: a forward hook on each adapted module adds
 to the layer's own output ``W0 x + b``, so no ``U_k V_kᵀ`` is formed in the forward pass and the
 extra cost per input vector is ``2 K r (out + fan_in)`` multiply-adds next to ``out · fan_in``.
 
-Adapted layers are ``nn.Linear`` and ``nn.Conv1d/2d/3d`` called as modules. A convolution kernel
+Adapted layers are ``nn.Linear``, GPT-2-style ``Conv1D`` (``x @ weight + bias``, the weight
+stored ``(in, out)``) and ``nn.Conv1d/2d/3d``, called as modules. A convolution kernel
 ``(out, in/groups, *kernel)`` is reshaped to the matrix ``(out, in/groups · ∏kernel)``; its update
 is then exactly a convolution with the ``K r`` kernels ``V_k`` (same stride, padding, dilation,
 padding mode and groups) followed by a 1×1 convolution with the ``U_k``. Weights that a parent
@@ -59,9 +60,10 @@ class LowRankFactors(nn.Module):
     ):
         super().__init__()
         weight = layer.weight
-        out, fan_in = weight.shape[0], weight[0].numel()
+        out, fan_in = _matrix(layer).shape
         self.name, self.batch_dim, self._context = name, batch_dim, context
         self.weight_shape = tuple(weight.shape)
+        self.transposed = _transposed(layer)
         self.convolution = isinstance(layer, tuple(_CONVOLUTIONS))
         self.groups = layer.groups if self.convolution else 1
         self._conv = next((f for cls, f in _CONVOLUTIONS.items() if isinstance(layer, cls)), None)
@@ -73,7 +75,7 @@ class LowRankFactors(nn.Module):
     def update(self, coefficients: Tensor) -> Tensor:
         """``Σ_k c_k U_k V_kᵀ`` in the layer's weight shape, for one context ``c: (K,)``."""
         delta = torch.einsum("k,kor,kir->oi", coefficients, self.U, self.V)
-        return delta.reshape(self.weight_shape)
+        return delta.T if self.transposed else delta.reshape(self.weight_shape)
 
     def hook(self, module: nn.Module, args: tuple, output: Tensor) -> Tensor:
         """Forward hook: ``output + Σ_k c_k U_k (V_kᵀ x)`` with the current coefficients."""
@@ -94,7 +96,8 @@ class LowRankFactors(nn.Module):
         else:
             u = self.U * coefficients[:, None, None].to(self.U)
         u = u.permute(1, 0, 2).reshape(out, size * rank)  # (out, K r)
-        v = self.V.permute(0, 2, 1).reshape(size * rank, *self.weight_shape[1:])  # (K r, fan_in...)
+        kernel = self.weight_shape[1:] if self.convolution else (self.V.shape[1],)
+        v = self.V.permute(0, 2, 1).reshape(size * rank, *kernel)  # (K r, fan_in...)
         if self.convolution:
             # the module's own convolution (padding mode included) with the K r kernels V_k, once
             # per group; then the U_k as a grouped 1×1 convolution
@@ -139,8 +142,8 @@ class LowRankWeightManifold(nn.Module):
         model: any ``nn.Module``; deep-copied, the original is left unchanged.
         basis: ``φ`` with ``K = basis.size`` functions of ``m = basis.dim`` coordinates.
         rank: ``r``, an int with ``1 <= r <= min(out, fan_in)`` of every adapted layer.
-        include: which weights to adapt (default: the ``weight`` of every ``nn.Linear`` and
-            ``nn.Conv1d/2d/3d`` except those inside ``nn.MultiheadAttention``); see
+        include: which weights to adapt (default: the ``weight`` of every ``nn.Linear``,
+            ``Conv1D`` and ``nn.Conv1d/2d/3d`` except those inside ``nn.MultiheadAttention``); see
             :mod:`geomanifold.conditioning.selection`. Every selected parameter must be such a
             weight.
         exclude: weights left as they are.
@@ -197,7 +200,7 @@ class LowRankWeightManifold(nn.Module):
         self.factors = nn.ModuleDict()
         for path in _adapted_layers(self.model, include, exclude):
             layer = self.model.get_submodule(path)
-            out, fan_in = layer.weight.shape[0], layer.weight[0].numel()
+            out, fan_in = _matrix(layer).shape
             if rank > min(out, fan_in):
                 raise ValueError(
                     f"rank must be <= min(out, fan_in) = {min(out, fan_in)} for layer {path or '<model>'!r} "
@@ -254,7 +257,7 @@ class LowRankWeightManifold(nn.Module):
         """
         layers = []
         for name, f in self.named_factors():
-            triple = (self.model.get_submodule(name).weight.reshape(f.U.shape[1], -1), f.U, f.V)
+            triple = (_matrix(self.model.get_submodule(name)), f.U, f.V)
             layers.append(triple if dtype is None else tuple(t.detach().to(dtype) for t in triple))
         return LowRankManifold(self.basis, layers)
 
@@ -285,6 +288,19 @@ class LowRankWeightManifold(nn.Module):
         return f"basis={self.basis!r}, rank={self.rank}, layers={len(self.factors)}"
 
 
+def _transposed(module: nn.Module) -> bool:
+    """A GPT-2-style ``Conv1D``: ``x @ weight + bias`` with ``weight: (in, out)``, recognised by its
+    class name as common language-model libraries recognise it."""
+    weight = getattr(module, "weight", None)
+    return type(module).__name__ == "Conv1D" and isinstance(weight, Tensor) and weight.ndim == 2
+
+
+def _matrix(layer: nn.Module) -> Tensor:
+    """The layer's weight as the matrix ``(out, fan_in)`` that ``U Vᵀ`` updates."""
+    weight = layer.weight
+    return weight.T if _transposed(layer) else weight.reshape(weight.shape[0], -1)
+
+
 def _key(path: str) -> str:
     """A module-dict key for a qualified name (dots are not allowed in keys)."""
     return path.replace(".", "-") or "-"
@@ -300,11 +316,15 @@ def _adapted_layers(model: nn.Module, include: Selector | None, exclude: Selecto
         if isinstance(module, nn.MultiheadAttention)
         for child, _ in module.named_children()
     }
+    names_of: dict[int, list[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        names_of.setdefault(id(p), []).append(name)
     chosen = []
     for name, p in model.named_parameters():
         path, _, leaf = name.rpartition(".")
         owner = model.get_submodule(path)
-        fits = isinstance(owner, supported) and leaf == "weight" and path not in read_directly
+        linear_like = isinstance(owner, supported) or _transposed(owner)
+        fits = linear_like and leaf == "weight" and path not in read_directly
         if include is None and not fits:
             continue
         if not selected(name, owner):
@@ -317,13 +337,19 @@ def _adapted_layers(model: nn.Module, include: Selector | None, exclude: Selecto
                 f" ({p.ndim}-D)"
             )
             raise UnsupportedLayerError(
-                f"parameter {name!r} {why}; valid: the 2-D weight of an nn.Linear or the kernel of "
-                "an nn.Conv1d/2d/3d (reshaped to (out, in/groups·∏kernel)) called as a module"
+                f"parameter {name!r} {why}; valid: the 2-D weight of an nn.Linear or a Conv1D "
+                "(x @ weight) or the kernel of an nn.Conv1d/2d/3d (reshaped to (out, in/groups·∏kernel)) "
+                "called as a module"
+            )
+        if len(names_of[id(p)]) > 1:
+            raise UnsupportedLayerError(
+                f"parameter {name!r} is tied to {names_of[id(p)][1:]}; its update would reach only "
+                "one of the modules that share it; valid: exclude it or untie it"
             )
         chosen.append(path)
     if not chosen:
         raise ValueError(
             f"no layer selected (include={include!r}, exclude={exclude!r}); valid: a selection "
-            "matching the weight of at least one nn.Linear or nn.Conv1d/2d/3d"
+            "matching the weight of at least one nn.Linear, Conv1D or nn.Conv1d/2d/3d"
         )
     return chosen
