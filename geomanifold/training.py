@@ -131,10 +131,23 @@ def apply_context(
 ) -> tuple[Tensor, Tensor]:
     """``context_fn`` over ``x: (N, *F)`` in batches: a fixed transformed set ``(x', s)``
     (e.g. one noisy test set shared by every model under comparison)."""
-    if len(x) == 0:
-        raise ValueError("x is empty: apply_context needs at least one example")
+    if x.dim() == 0 or len(x) == 0:
+        raise ValueError(f"x must be a non-empty batch (N, ...) with N >= 1: got shape {tuple(x.shape)}")
     parts = [context_fn(x[i : i + batch_size], generator) for i in range(0, len(x), batch_size)]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def _check_examples(x: Tensor, y: Tensor, task: str) -> None:
+    """``x: (N, ...)`` and ``y: (N, ...)`` with one batch dimension of the same size ``N >= 1``."""
+    if x.dim() == 0 or y.dim() == 0:
+        raise ValueError(
+            "x and y need a leading batch dimension (N, ...); got shapes "
+            f"{tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    if len(x) == 0:
+        raise ValueError(f"x is empty: {task} needs at least one example")
 
 
 def _check_finite(tensor: Tensor, what: str, step: int) -> None:
@@ -237,15 +250,7 @@ def _loop(
         raise ValueError(
             f"divergence_factor must be a number > 1 (math.inf: no bound), got {divergence_factor!r}"
         )
-    if x.dim() == 0 or y.dim() == 0:
-        raise ValueError(
-            "x and y need a leading batch dimension (N, ...); got shapes "
-            f"{tuple(x.shape)} and {tuple(y.shape)}"
-        )
-    if len(x) != len(y):
-        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
-    if len(x) == 0:
-        raise ValueError("x is empty: training needs at least one example")
+    _check_examples(x, y, "training")
     takes = _takes_context(model, uses_context)
     if takes and context_fn is None:
         raise ValueError("context_fn is required for a model that takes a context s")
@@ -526,10 +531,7 @@ def evaluate(
     Returns:
         ``{"loss": ..., "accuracy": ...}``.
     """
-    if len(x) == 0:
-        raise ValueError("x is empty: evaluation needs at least one example")
-    if len(x) != len(y):
-        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    _check_examples(x, y, "evaluation")
     takes = _takes_context(model, uses_context)
     if takes and s is None:
         raise ValueError("s is required to evaluate a model that takes a context s")

@@ -90,7 +90,8 @@ def test_training_rejects_empty_and_mismatched_data():
     one_line(ValueError, "x is empty", fit, model, empty_x, empty_y, optimizer, epochs=1,
              generator=torch.Generator(), progress=False)
     one_line(ValueError, "x is empty", evaluate, model, empty_x, empty_y)
-    one_line(ValueError, "x is empty", apply_context, empty_x, lambda x, g: (x, torch.zeros(len(x), 1)))
+    one_line(ValueError, "x must be a non-empty batch", apply_context, empty_x,
+             lambda x, g: (x, torch.zeros(len(x), 1)))
     lengths = "x and y must have the same length, got 4 and 3"
     one_line(ValueError, lengths, train_epoch, model, x, y[:3], optimizer)
     one_line(ValueError, lengths, evaluate, model, x, y[:3])

@@ -155,3 +155,25 @@ def test_ctrl_c_is_one_line_and_the_run_resumes(tmp_path, monkeypatch, capsys):
     monkeypatch.undo()
     assert main([*argv, "--resume"]) == 0
     assert json.loads((out / "train_summary.json").read_text())["epochs"] == 1
+
+
+def test_summaries_over_one_seed_say_so_instead_of_nan(tmp_path, capsys):
+    """sparsify/continual print ``mean ± h`` over seeds, ``mean (1 seed)`` for one, never ``± nan``."""
+    import argparse
+
+    from geomanifold.commands.walks import run_walk
+    from geomanifold.summary import format_mean_interval, mean_interval, summarise_over_seeds
+
+    assert format_mean_interval(*mean_interval([0.5])) == "0.5000 (1 seed)"
+    mean, half = mean_interval([0.5, 0.7])
+    assert format_mean_interval(mean, half) == f"0.6000 ± {half:.4f}" and half > 0
+    assert format_mean_interval(*mean_interval([])) == "n/a"
+
+    def one_seed_run(out, settings, seeds, device, progress):
+        rows = [{"sparsity": 0.5, "method": "FIP", "test_accuracy": 0.91, "seed": s} for s in seeds]
+        return {"summary": summarise_over_seeds(rows, ("sparsity", "method"), ("test_accuracy",))}
+
+    args = argparse.Namespace(out=tmp_path, seeds=[0], no_progress=True, device="cpu", threads=None)
+    assert run_walk(args, one_seed_run, None, ("sparsity", "method"), ("test_accuracy",)) == 0
+    out = capsys.readouterr().out
+    assert "0.9100 (1 seed)" in out and "nan" not in out

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from .common import add_run_options, name_list, positive_float, positive_int
-from .walks import add_walk_options, run_walk, settings_from
+from .walks import add_walk_parser, run_walk, settings_from
 
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "register", "run"]
 
@@ -16,37 +16,17 @@ NAME = "continual"
 HELP = "learn a second task along functionally invariant paths"
 ORDER = 33
 DEFAULT_OUT = Path("results/continual")
-SMOKE_ARGS = [
-    "--data",
-    "digits",
-    "--task-split",
-    "digits,rotation",
-    "--width",
-    "16",
-    "--epochs",
-    "1",
-    "--steps",
-    "4",
-    "--buffer-size",
-    "20",
-    "--record-every",
-    "2",
-    "--seeds",
-    "1",
-    "--threads",
-    "1",
-    "--no-progress",
-]
+SMOKE_ARGS = (
+    "--data digits --task-split digits,rotation --width 16 --epochs 1 --steps 4 --buffer-size 20 "
+    "--record-every 2 --seeds 1 --threads 1 --no-progress"
+).split()
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     from ..experiments import continual
 
     defaults = continual.ContinualSettings()
-    parser = commands.add_parser(
-        NAME, help=HELP, description=__doc__
-    )
-    add_walk_options(parser, defaults)
+    parser = add_walk_parser(commands, NAME, HELP, __doc__, defaults)
     parser.add_argument(
         "--task-split",
         type=name_list(continual.TASK_SPLITS, "task splits"),

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from .common import add_run_options, existing_file, positive_float
-from .walks import add_walk_options, run_walk, settings_from
+from .walks import add_walk_parser, run_walk, settings_from
 
 __all__ = [
     "DEFAULT_OUT",
@@ -22,25 +22,10 @@ NAME = "sparsify"
 HELP = "sparsify networks along functionally invariant paths"
 ORDER = 32
 DEFAULT_OUT = Path("results/sparsify")
-SMOKE_ARGS = [
-    "--data",
-    "digits",
-    "--width",
-    "16",
-    "--epochs",
-    "1",
-    "--sparsities",
-    "0.5,0.9",
-    "--steps",
-    "4",
-    "--record-every",
-    "2",
-    "--seeds",
-    "1",
-    "--threads",
-    "1",
-    "--no-progress",
-]
+SMOKE_ARGS = (
+    "--data digits --width 16 --epochs 1 --sparsities 0.5,0.9 --steps 4 --record-every 2 --seeds 1 "
+    "--threads 1 --no-progress"
+).split()
 
 
 def fraction_list(text: str) -> tuple[float, ...]:
@@ -60,10 +45,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     from ..experiments import sparsify
 
     defaults = sparsify.SparsifySettings()
-    parser = commands.add_parser(
-        NAME, help=HELP, description=__doc__
-    )
-    add_walk_options(parser, defaults)
+    parser = add_walk_parser(commands, NAME, HELP, __doc__, defaults)
     parser.add_argument(
         "--sparsities",
         type=fraction_list,

@@ -12,7 +12,7 @@ from typing import Any
 from ..summary import format_mean_interval
 from .common import non_negative_float, positive_int, setup_run
 
-__all__ = ["OFFLINE_DATA", "add_walk_options", "run_walk", "settings_from"]
+__all__ = ["OFFLINE_DATA", "add_walk_options", "add_walk_parser", "run_walk", "settings_from"]
 
 OFFLINE_DATA = ("mnist5k", "digits", "mnist1d")
 
@@ -71,6 +71,15 @@ def add_walk_options(parser: argparse.ArgumentParser, defaults) -> None:
         metavar="N",
         help=f"steps between records along the paths (default: {defaults.record_every})",
     )
+
+
+def add_walk_parser(
+    commands: argparse._SubParsersAction, name: str, help: str, description: str | None, defaults
+) -> argparse.ArgumentParser:
+    """The sub-parser of a path-walking command with :func:`add_walk_options` added."""
+    parser = commands.add_parser(name, help=help, description=description)
+    add_walk_options(parser, defaults)
+    return parser
 
 
 def settings_from(settings_class: type, args: argparse.Namespace, **others: Any) -> Any:

@@ -27,7 +27,8 @@ def context_coefficients(
         ``(K,)`` or ``(B, K)``.
 
     Raises:
-        ValueError: ``s`` on another device, of a wrong shape, non-finite or outside the chart.
+        ValueError: ``s`` on another device, of a wrong shape, empty, non-finite or outside the
+            chart.
         TypeError: a floating ``s`` of another dtype when ``cast`` is false.
     """
     if isinstance(s, Tensor):
@@ -43,4 +44,6 @@ def context_coefficients(
     if s.ndim > (1 if single else 2):
         valid = f"({m},)" if single else f"({m},) shared by the batch or (B, {m}) one per example"
         raise ValueError(f"s must have shape {valid}, got {tuple(s.shape)}")
+    if s.ndim == 2 and s.shape[0] == 0:
+        raise ValueError(f"s has 0 contexts (an empty batch); valid: (B, {m}) with B >= 1, or ({m},)")
     return basis.partial(s, (0,) * m)
