@@ -1117,7 +1117,65 @@ CASES: list[Case] = [
         ValueError,
         "s",
     ),
+    Case(
+        "lowrank-rank-zero",
+        "Conditioning",
+        "`LowRankWeightManifold`",
+        "`rank=0`",
+        lambda: gm.LowRankWeightManifold(nn.Linear(3, 2), gm.Line(), rank=0),
+        ValueError,
+        "rank",
+    ),
+    Case(
+        "lowrank-rank-above-min",
+        "Conditioning",
+        "`LowRankWeightManifold`",
+        "`rank` above `min(out, fan_in)` of a layer",
+        lambda: gm.LowRankWeightManifold(nn.Linear(3, 2), gm.Line(), rank=3),
+        ValueError,
+        "rank",
+    ),
+    Case(
+        "lowrank-not-a-weight",
+        "Conditioning",
+        "`LowRankWeightManifold`",
+        "`include` selects a bias (not a 2-D weight or conv kernel)",
+        lambda: gm.LowRankWeightManifold(nn.Linear(3, 2), gm.Line(), rank=1, include="bias"),
+        conditioning.UnsupportedLayerError,
+        "bias",
+    ),
+    Case(
+        "lowrank-attention",
+        "Conditioning",
+        "`LowRankWeightManifold`",
+        "`include` selects a projection that nn.MultiheadAttention reads directly",
+        lambda: gm.LowRankWeightManifold(
+            nn.MultiheadAttention(4, 2), gm.Line(), rank=1, include="in_proj_weight"
+        ),
+        conditioning.UnsupportedLayerError,
+        "in_proj_weight",
+    ),
+    Case(
+        "lowrank-s-batch",
+        "Conditioning",
+        "`LowRankWeightManifold(x, s)`",
+        "`s` for another batch size",
+        lambda: gm.LowRankWeightManifold(nn.Linear(3, 2), gm.Line(), rank=1)(X4, torch.zeros(3, 1)),
+        conditioning.LayoutError,
+        "s",
+    ),
     # ------------------------------------------------------------------ optimizers
+    Case(
+        "factor-metric-singular",
+        "Optimizers",
+        "`FactorMetric.solve`",
+        "`damping=0` with a rank-deficient factor",
+        lambda: gm.FactorMetric(torch.eye(1), damping=0.0).solve(
+            [torch.zeros(1, 2, 2), torch.ones(1, 3, 2)], [torch.ones(1, 2, 2), None]
+        ),
+        bases.SingularGramError,
+        "damping",
+    ),
     Case(
         "ngd-metric-unknown",
         "Optimizers",

@@ -35,6 +35,7 @@ from torch.nn.parameter import is_lazy
 from ..bases import Basis
 from ..bases.basis import combine
 from ..optim.groups import mark_control_points
+from .coefficients import context_coefficients
 from .decomposed import StackedKernelLayer, decomposition
 from .grouped import BatchDims, GroupedLayer
 from .init import INITS, initial_control_points
@@ -221,19 +222,7 @@ class WeightManifold(nn.Module):
     def _coefficients(self, s, single: bool = False) -> Tensor:
         """``φ(s)`` in the parameters' dtype and device: ``(m,) -> (K,)``, ``(B, m) -> (B, K)``."""
         _, reference = next(self.named_control_points())
-        if isinstance(s, Tensor) and s.device != reference.device:
-            raise ValueError(
-                f"s is on {s.device} but the parameters are on {reference.device}; "
-                f"valid: s on {reference.device}"
-            )
-        s = self.basis.chart.validate(s, "s", dtype=reference.dtype).to(reference.device)
-        m = self.basis.dim
-        if s.ndim > (1 if single else 2):
-            valid = f"({m},)" if single else f"({m},) shared by the batch or (B, {m}) one per example"
-            raise ValueError(f"s must have shape {valid}, got {tuple(s.shape)}")
-        if s.ndim == 2 and s.shape[0] == 0:
-            raise ValueError(f"s has 0 contexts (an empty batch); valid: (B, {m}) with B >= 1, or ({m},)")
-        return self.basis.partial(s, (0,) * m)
+        return context_coefficients(self.basis, s, reference, single)
 
     def named_control_points(self) -> Iterator[tuple[str, nn.Parameter]]:
         """Control points ``(K, *S)`` with their names in :meth:`named_parameters`."""
