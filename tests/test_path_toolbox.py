@@ -2,6 +2,7 @@
 instability analysis, on tiny float64 networks."""
 
 import csv
+import itertools
 
 import pytest
 import torch
@@ -44,7 +45,7 @@ def test_scaled_geodesic_never_rises_and_moves_in_chord_units(width):
     result = solve_geodesic(model, path, x, steps=40, batch_size=len(x), progress=False)
     energies = [result.initial_energy] + [h["energy"] for h in result.history]
     assert result.initial_energy == pytest.approx(straight)
-    assert all(later < earlier for earlier, later in zip(energies, energies[1:], strict=False))
+    assert all(later < earlier for earlier, later in itertools.pairwise(energies))
     assert path_energy(model, result.path, x).item() < 0.8 * straight
     first = polyline(a, b, 5)
     solve_geodesic(model, first, x, steps=1, batch_size=len(x), lr=1e-3, progress=False)

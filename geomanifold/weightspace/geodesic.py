@@ -1,4 +1,5 @@
-"""Geodesics between two networks under a task metric (DESIGN.md §4).
+"""Geodesics between two networks under a task metric (docs/concepts.md, "Paths of networks that keep their
+function").
 
 The discrete energy of a path sampled at ``t_i = i / n`` is ``E = n Σ_i D(w_i, w_{i+1})`` with
 ``D`` an output divergence (:func:`~geomanifold.weightspace.divergence.output_divergence`); it
