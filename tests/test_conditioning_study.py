@@ -316,7 +316,7 @@ def test_compare_with_tuning_writes_paired_and_tuning_tables(tmp_path, one_threa
     assert "paired differences" in printed and "manifold − unconditioned" in printed
     result = json.loads((tmp_path / "results.json").read_text())
     assert result["config"]["validation"] == 0.2 and result["config"]["trials"] == 1
-    for name in ("paired.csv", "tuning.csv", "distance.csv"):
+    for name in ("paired.csv", "tuning.csv", "distance.csv", "accuracy_vs_distance.png"):
         assert (tmp_path / name).is_file()
 
 
@@ -446,3 +446,19 @@ def test_bad_criterion_and_starts_are_refused():
         infer_context(model, torch.zeros(1, 2, 4), criterion="agreement")
     with pytest.raises(ValueError, match="starts must be an int >= 1"):
         infer_context(model, torch.zeros(1, 2, 4), starts=0)
+
+
+def test_skewed_runs_report_the_favoured_and_the_rare_region_paired(tmp_path, one_thread):
+    config = ExperimentConfig(**{**TINY, "protocol": "uniform", "trials": 0, "validation": 0.0, "skew": 0.9})
+    result = run_suite(config, progress=False)
+    for run in result["runs"]:
+        curve = [
+            c
+            for c in result["curves"]
+            if (c["method"], c["split"], c["seed"]) == (run["method"], run["split"], run["seed"])
+        ]
+        rare = [c["accuracy"] for c in curve if c["s0"] >= 0.25]
+        assert run["accuracy_rare"] == pytest.approx(sum(rare) / len(rare))
+    metrics = {r["metric"] for r in result["paired"]}
+    assert {"accuracy_favoured", "accuracy_rare"} <= metrics
+    assert result["protocol"]["skew"] == 0.9

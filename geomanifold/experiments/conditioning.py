@@ -45,13 +45,14 @@ from ..io import write_csv, write_json
 from ..training import NonFiniteError, evaluate, fit
 from .datasets import carve_validation, load_data
 from .methods import MethodSpec, build_method, manifold_basis, specialist_cell_sampler, specialist_contexts
-from .protocols import ProtocolPlan, make_protocol
+from .protocols import SKEW_REGION, ProtocolPlan, make_protocol
 from .statistics import mean_interval, paired_comparisons
 from .tasks import Task, get_task
 
 __all__ = [
     "METRICS",
     "PAIRED_METRICS",
+    "SKEW_METRICS",
     "ExperimentConfig",
     "Job",
     "format_paired",
@@ -72,7 +73,9 @@ METRICS = (
     "infer_accuracy",
     "true_s_accuracy",
 )
-PAIRED_METRICS = ("accuracy", "accuracy_seen", "accuracy_unseen", "loss")
+SKEW_METRICS = ("accuracy_favoured", "accuracy_rare")
+"""With skewed sampling: accuracy over the test contexts inside / outside the over-sampled region."""
+PAIRED_METRICS = ("accuracy", "accuracy_seen", "accuracy_unseen", "loss", *SKEW_METRICS)
 INFER_CHUNK = 8  # test contexts per inference call (bounds memory for m = 2)
 LR_RANGE = (3e-4, 1e-2)
 EPOCH_CHOICES = (5, 10, 20)
@@ -364,6 +367,11 @@ def run_job(
         kept = [c for c in curve if c["seen"] in wanted]
         row[f"accuracy{suffix}"] = sum(c["accuracy"] for c in kept) / len(kept) if kept else None
         row[f"loss{suffix}"] = sum(c["loss"] for c in kept) / len(kept) if kept else None
+    if plan.skew:
+        low, high = SKEW_REGION
+        for name, inside in zip(SKEW_METRICS, (True, False), strict=True):
+            kept = [c["accuracy"] for c in curve if (low <= c["s0"] < high) == inside]
+            row[name] = sum(kept) / len(kept)
     inference = dict.fromkeys(("infer_error", "infer_accuracy", "true_s_accuracy"))
     if config.infer and _has_context(model):
         inference = _inference(model, plan, sets, y_test, config.infer_batch, "entropy")
@@ -558,8 +566,8 @@ def accuracy_by_distance(curves: Sequence[dict], methods: Sequence[str]) -> list
 def summarize(runs: Sequence[dict], methods: Sequence[str], tuning: Sequence[dict] = ()) -> list[dict]:
     """Per method: ``parameters``, ``runs``, ``trials`` (tuning runs), ``seconds_mean`` (wall
     time of a test run), ``tuning_seconds`` (all its tuning runs) and, per metric of
-    :data:`METRICS`, ``mean``, ``ci95`` (half-width of the 95 % t-interval over runs) and ``n``
-    (runs with a value)."""
+    :data:`METRICS` (and :data:`SKEW_METRICS` where measured), ``mean``, ``ci95`` (half-width
+    of the 95 % t-interval over runs) and ``n`` (runs with a value)."""
     rows = []
     for method in methods:
         mine = [r for r in runs if r["method"] == method]
@@ -572,7 +580,7 @@ def summarize(runs: Sequence[dict], methods: Sequence[str], tuning: Sequence[dic
             "seconds_mean": sum(r.get("seconds", 0.0) for r in mine) / len(mine) if mine else math.nan,
             "tuning_seconds": sum(r["seconds"] for r in tried),
         }
-        for metric in METRICS:
+        for metric in (*METRICS, *(m for m in SKEW_METRICS if any(m in r for r in mine))):
             values = [r[metric] for r in mine if r.get(metric) is not None]
             row[f"{metric}_mean"], row[f"{metric}_ci95"] = mean_interval(values)
             row[f"{metric}_n"] = len(values)
@@ -598,7 +606,7 @@ def format_summary(summary: Sequence[dict], metrics: Sequence[str] = METRICS) ->
 
 
 def format_paired(
-    paired: Sequence[dict], metrics: Sequence[str] = ("accuracy_seen", "accuracy_unseen")
+    paired: Sequence[dict], metrics: Sequence[str] = ("accuracy_seen", "accuracy_unseen", *SKEW_METRICS)
 ) -> str:
     """A plain-text table of paired differences: one line per method and metric, ``mean ± ci``,
     the Wilcoxon p-value and wins out of pairs."""
