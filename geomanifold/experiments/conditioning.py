@@ -76,6 +76,7 @@ METRICS = (
 SKEW_METRICS = ("accuracy_favoured", "accuracy_rare")
 """With skewed sampling: accuracy over the test contexts inside / outside the over-sampled region."""
 PAIRED_METRICS = ("accuracy", "accuracy_seen", "accuracy_unseen", "loss", *SKEW_METRICS)
+GROSS_ERROR = 0.125  # an inferred context more than 1/8 of the chart (45° of a turn) off
 INFER_CHUNK = 8  # test contexts per inference call (bounds memory for m = 2)
 LR_RANGE = (3e-4, 1e-2)
 EPOCH_CHOICES = (5, 10, 20)
@@ -92,11 +93,11 @@ class ExperimentConfig:
     points per coordinate (``None``: the protocol's default); ``skew``: over-sampling of a quarter
     of the chart in training; ``infer_batch``: unlabeled examples per inferred context;
     ``infer_batches``/``criteria``: batch sizes and criteria of the extra inference errors
-    ``infer_error_<criterion>_b<batch>``; ``train_size``/``test_size`` cap the data (``None``:
-    all); ``splits``: the data splits; ``validation``: fraction of the training part held out
-    for validation (0: none); ``trials``: hyper-parameter sets tried per method (0: no tuning,
-    ``lr``/``epochs``/``weight_decay`` as given); ``reference``: the method the paired
-    differences are taken from.
+    ``infer_error_<criterion>_b<batch>`` (with ``infer_gross_…``, ``infer_accuracy_…``);
+    ``train_size``/``test_size`` cap the data (``None``: all); ``splits``: the data splits;
+    ``validation``: fraction of the training part held out for validation (0: none);
+    ``trials``: hyper-parameter sets tried per method (0: no tuning, ``lr``/``epochs``/
+    ``weight_decay`` as given); ``reference``: the method the paired differences are taken from.
     """
 
     data: str = "mnist5k"
@@ -226,7 +227,8 @@ def _has_context(model: nn.Module) -> bool:
 def _inference(
     model: nn.Module, plan: ProtocolPlan, test_sets: list[Tensor], y: Tensor, batch: int, criterion: str
 ) -> dict[str, float]:
-    """Mean inference error and accuracy with inferred vs true contexts, over the test contexts."""
+    """Mean inference error, the share of gross errors (> :data:`GROSS_ERROR`) and accuracy with
+    inferred vs true contexts, over the test contexts."""
     model.eval()
     chart = Chart.unit(plan.periodic)
     errors, inferred_correct, true_correct, total = [], 0, 0, 0
@@ -244,8 +246,10 @@ def _inference(
             inferred_correct += (inferred == labels).sum().item()
             true_correct += (true == labels).sum().item()
             total += len(labels)
+    errors = torch.cat(errors)
     return {
-        "infer_error": torch.cat(errors).mean().item(),
+        "infer_error": errors.mean().item(),
+        "infer_gross": (errors > GROSS_ERROR).double().mean().item(),
         "infer_accuracy": inferred_correct / total,
         "true_s_accuracy": true_correct / total,
     }
@@ -375,11 +379,13 @@ def run_job(
     inference = dict.fromkeys(("infer_error", "infer_accuracy", "true_s_accuracy"))
     if config.infer and _has_context(model):
         inference = _inference(model, plan, sets, y_test, config.infer_batch, "entropy")
+        inference.pop("infer_gross")
         for criterion in config.criteria:
             for batch in config.infer_batches:
                 extra = _inference(model, plan, sets, y_test, batch, criterion)
                 row[f"infer_error_{criterion}_b{batch}"] = extra["infer_error"]
                 row[f"infer_accuracy_{criterion}_b{batch}"] = extra["infer_accuracy"]
+                row[f"infer_gross_{criterion}_b{batch}"] = extra["infer_gross"]
     row.update(inference)
     row["seconds"] = round(time.perf_counter() - started, 3)
     return row, curve
