@@ -327,7 +327,8 @@ def run_job(
 
     Returns:
         the run's row and its curve rows. A ``"test"`` row has ``method``, ``split``, ``seed``,
-        the hyper-parameters, ``parameters``, ``seconds`` and :data:`METRICS` (plus the extra
+        the hyper-parameters, ``parameters``, ``seconds`` (wall time; :func:`run_suite` moves it
+        to its ``seconds``) and :data:`METRICS` (plus the extra
         inference errors), the curve one row per test context (``s0`` [``s1``], ``seen``,
         ``distance``, ``accuracy``, ``loss``). A ``"tune"`` row has ``val_accuracy`` (mean over
         the seen test contexts of the validation part; ``-inf`` if training diverged) and no curve.
@@ -442,7 +443,8 @@ def run_suite(
         "paired", "distance", "seconds"}``: the configuration, the topology used, the protocol
         plan, test-run rows, curve rows, tuning rows, the chosen hyper-parameters per method and
         split, :func:`summarize` rows, paired differences from ``config.reference``, accuracy by
-        distance into the unseen region, and per-run wall-clock seconds (for ``timing.json``).
+        distance into the unseen region, and the wall-clock seconds per run, tuning run and
+        method (for ``timing.json`` only).
 
     Raises:
         ValueError: ``jobs < 1``, ``trials > 0`` without a validation part, or a bad setting.
@@ -520,6 +522,7 @@ def run_suite(
     bar.close()
     runs = [row for row, _ in results]
     curves = [c for _, curve in results for c in curve]
+    timing = _wall_times(runs, tuning, config.methods)
     plan = prepared.plan
     protocol = {
         "name": plan.name,
@@ -541,8 +544,25 @@ def run_suite(
         "summary": summarize(runs, config.methods, tuning),
         "paired": paired_comparisons(runs, config.reference, PAIRED_METRICS),
         "distance": accuracy_by_distance(curves, config.methods),
-        "seconds": {f"{r['method']}/{r['split']}/{r['seed']}": r["seconds"] for r in runs},
+        "seconds": timing,
     }
+
+
+def _wall_times(runs: list[dict], tuning: list[dict], methods: Sequence[str]) -> dict:
+    """Take the ``seconds`` out of the run and tuning rows (so the result files do not depend on
+    the machine's load) into ``{"runs": {"method/split/seed": s}, "tuning": {...}, "methods":
+    {method: {"test_seconds_mean", "tuning_seconds"}}}`` for ``timing.json``."""
+    test = {f"{r['method']}/{r['split']}/{r['seed']}": r.pop("seconds") for r in runs}
+    tried = {f"{r['method']}/{r['split']}/trial{r['trial']}": r.pop("seconds") for r in tuning}
+    per_method = {}
+    for method in methods:
+        mine = [v for k, v in test.items() if k.split("/")[0] == method]
+        spent = [v for k, v in tried.items() if k.split("/")[0] == method]
+        per_method[method] = {
+            "test_seconds_mean": round(sum(mine) / len(mine), 3) if mine else None,
+            "tuning_seconds": round(sum(spent), 3),
+        }
+    return {"runs": test, "tuning": tried, "methods": per_method}
 
 
 def accuracy_by_distance(curves: Sequence[dict], methods: Sequence[str]) -> list[dict]:
@@ -570,8 +590,7 @@ def accuracy_by_distance(curves: Sequence[dict], methods: Sequence[str]) -> list
 
 
 def summarize(runs: Sequence[dict], methods: Sequence[str], tuning: Sequence[dict] = ()) -> list[dict]:
-    """Per method: ``parameters``, ``runs``, ``trials`` (tuning runs), ``seconds_mean`` (wall
-    time of a test run), ``tuning_seconds`` (all its tuning runs) and, per metric of
+    """Per method: ``parameters``, ``runs``, ``trials`` (tuning runs) and, per metric of
     :data:`METRICS` (and :data:`SKEW_METRICS` where measured), ``mean``, ``ci95`` (half-width
     of the 95 % t-interval over runs) and ``n`` (runs with a value)."""
     rows = []
@@ -583,8 +602,6 @@ def summarize(runs: Sequence[dict], methods: Sequence[str], tuning: Sequence[dic
             "parameters": mine[0]["parameters"] if mine else None,
             "runs": len(mine),
             "trials": len(tried),
-            "seconds_mean": sum(r.get("seconds", 0.0) for r in mine) / len(mine) if mine else math.nan,
-            "tuning_seconds": sum(r["seconds"] for r in tried),
         }
         for metric in (*METRICS, *(m for m in SKEW_METRICS if any(m in r for r in mine))):
             values = [r[metric] for r in mine if r.get(metric) is not None]
@@ -638,7 +655,7 @@ def write_outputs(out: Path, result: dict, seconds: float) -> list[Path]:
     ``results.json`` (configuration, protocol, runs, tuning, summary, paired differences,
     curves), ``results.csv`` (runs with the configuration in every row), ``summary.csv``,
     ``paired.csv``, ``tuning.csv`` (when tuned), ``curves.csv``, ``distance.csv``,
-    ``timing.json`` (the only file with wall-clock times, besides the ``seconds`` columns) and
+    ``timing.json`` (the only file with wall-clock times: per run, per tuning run, per method) and
     the figures of :func:`geomanifold.plotting.conditioning.plot_results`.
     """
     from ..plotting.conditioning import plot_results
@@ -656,6 +673,6 @@ def write_outputs(out: Path, result: dict, seconds: float) -> list[Path]:
         *([write_csv(out / "tuning.csv", result["tuning"])] if result["tuning"] else []),
         write_csv(out / "curves.csv", result["curves"]),
         write_csv(out / "distance.csv", result["distance"]),
-        write_json(out / "timing.json", {"total_seconds": round(seconds, 3), "runs": result["seconds"]}),
+        write_json(out / "timing.json", {"total_seconds": round(seconds, 3), **result["seconds"]}),
     ]
     return paths + plot_results(out, result)
