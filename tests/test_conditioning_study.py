@@ -252,7 +252,7 @@ TINY = dict(
     splits=(0, 1),
     validation=0.25,
     trials=2,
-    points=8,
+    points=24,
 )
 
 
@@ -272,6 +272,7 @@ def test_tuning_picks_the_best_validation_setting_for_every_seed_of_a_split(one_
     assert paired[("concat", "accuracy")]["n"] == 4
     depths = {r["distance"] for r in result["distance"]}
     assert 0.0 in depths and max(depths) == pytest.approx(0.125, abs=1e-6)
+    assert len(depths) == 4  # 0, 1/24, 2/24, 3/24 of a turn, the same from both edges
 
 
 def test_parallel_jobs_give_the_same_results(one_thread):

@@ -311,7 +311,7 @@ def _curve(model: nn.Module, job: Job, plan: ProtocolPlan, sets: list[Tensor], y
             "seed": job.seed,
             **{f"s{i}": v for i, v in enumerate(s)},
             "seen": seen,
-            "distance": round(depth, 9),
+            "distance": round(depth, 6),
         }
         curve.append({**point, "accuracy": result["accuracy"], "loss": result["loss"]})
     return curve
