@@ -461,3 +461,16 @@ def test_skewed_runs_report_the_favoured_and_the_rare_region_paired(tmp_path, on
     metrics = {r["metric"] for r in result["paired"]}
     assert {"accuracy_favoured", "accuracy_rare"} <= metrics
     assert result["protocol"]["skew"] == 0.9
+
+
+def test_inference_errors_are_split_into_seen_and_unseen_contexts(one_thread):
+    changes = dict(methods=("manifold",), seeds=(0,), splits=(0,), trials=0, validation=0.0, infer=True)
+    config = ExperimentConfig(**{**TINY, **changes}, infer_batches=(4,), criteria=("entropy", "information"))
+    (row,) = run_suite(config, progress=False)["runs"]
+    plan = make_protocol("heldout", TASKS["rotation"], points=24)
+    seen, unseen = int(plan.seen.sum()), int((~plan.seen).sum())
+    for suffix in ("", "_entropy_b4", "_information_b4"):
+        parts = seen * row[f"infer_error_seen{suffix}"] + unseen * row[f"infer_error_unseen{suffix}"]
+        key = f"infer_error{suffix}" if suffix else "infer_error"
+        assert row[key] == pytest.approx(parts / (seen + unseen))
+    assert 0 <= row["infer_gross_information_b4"] <= 1

@@ -93,7 +93,8 @@ class ExperimentConfig:
     points per coordinate (``None``: the protocol's default); ``skew``: over-sampling of a quarter
     of the chart in training; ``infer_batch``: unlabeled examples per inferred context;
     ``infer_batches``/``criteria``: batch sizes and criteria of the extra inference errors
-    ``infer_error_<criterion>_b<batch>`` (with ``infer_gross_…``, ``infer_accuracy_…``);
+    ``infer_error_<criterion>_b<batch>`` (with ``infer_gross_…``, ``infer_accuracy_…`` and the
+    errors over the seen and unseen contexts, ``infer_error_seen_…``, ``infer_error_unseen_…``);
     ``train_size``/``test_size`` cap the data (``None``: all); ``splits``: the data splits;
     ``validation``: fraction of the training part held out for validation (0: none);
     ``trials``: hyper-parameter sets tried per method (0: no tuning, ``lr``/``epochs``/
@@ -227,8 +228,8 @@ def _has_context(model: nn.Module) -> bool:
 def _inference(
     model: nn.Module, plan: ProtocolPlan, test_sets: list[Tensor], y: Tensor, batch: int, criterion: str
 ) -> dict[str, float]:
-    """Mean inference error, the share of gross errors (> :data:`GROSS_ERROR`) and accuracy with
-    inferred vs true contexts, over the test contexts."""
+    """Mean inference error (over all, seen and unseen test contexts), the share of gross errors
+    (> :data:`GROSS_ERROR`) and accuracy with inferred vs true contexts."""
     model.eval()
     chart = Chart.unit(plan.periodic)
     errors, inferred_correct, true_correct, total = [], 0, 0, 0
@@ -247,9 +248,12 @@ def _inference(
             true_correct += (true == labels).sum().item()
             total += len(labels)
     errors = torch.cat(errors)
+    seen = plan.seen.to(errors.device)
     return {
         "infer_error": errors.mean().item(),
         "infer_gross": (errors > GROSS_ERROR).double().mean().item(),
+        "infer_error_seen": errors[seen].mean().item() if seen.any() else None,
+        "infer_error_unseen": errors[~seen].mean().item() if (~seen).any() else None,
         "infer_accuracy": inferred_correct / total,
         "true_s_accuracy": true_correct / total,
     }
@@ -384,9 +388,8 @@ def run_job(
         for criterion in config.criteria:
             for batch in config.infer_batches:
                 extra = _inference(model, plan, sets, y_test, batch, criterion)
-                row[f"infer_error_{criterion}_b{batch}"] = extra["infer_error"]
-                row[f"infer_accuracy_{criterion}_b{batch}"] = extra["infer_accuracy"]
-                row[f"infer_gross_{criterion}_b{batch}"] = extra["infer_gross"]
+                for key in ("error", "accuracy", "gross", "error_seen", "error_unseen"):
+                    row[f"infer_{key}_{criterion}_b{batch}"] = extra[f"infer_{key}"]
     row.update(inference)
     row["seconds"] = round(time.perf_counter() - started, 3)
     return row, curve
