@@ -1,4 +1,4 @@
-"""Conditioning experiments (issue 4): protocols, methods, statistics, the compare/condition
+"""Conditioning experiments: protocols, methods, statistics, the compare/condition
 commands end to end on a tiny configuration, and their errors."""
 
 import csv
@@ -210,13 +210,18 @@ def test_unknown_choices_are_usage_errors_naming_the_valid_ones(option, value, c
         (["--data", "digits", "--task", "shift"], "valid tasks for this data: noise, rotation, torus"),
         (["--data", "digits", "--manifold", "torus"], "valid here: line, circle, fourier2, spline"),
         (["--data", "digits", "--protocol", "extrapolation"], "--protocol extrapolation needs an interval"),
-        (["--data", "fashion", "--data-dir", "/nonexistent/folder"], "not found"),
     ],
 )
 def test_bad_combinations_are_one_line_errors(argv, message, tmp_path, capsys):
     assert main(["condition", *argv, "--out", str(tmp_path), "--no-progress"]) == 1
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_missing_data_folder_is_a_usage_error_naming_the_option(capsys):
+    assert main(["condition", "--data", "fashion", "--data-dir", "/nonexistent/folder"]) == 2
+    err = capsys.readouterr().err
+    assert "--data-dir" in err and "does not exist" in err
 
 
 def test_demo_rotation_step_with_tiny_options(tmp_path, one_thread, capsys):

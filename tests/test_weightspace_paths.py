@@ -2,13 +2,11 @@
 
 import pytest
 import torch
-from torch import nn
 
 from geomanifold.bases import BSpline
 from geomanifold.data import DataSplit
 from geomanifold.experiments.networks import build_network
 from geomanifold.weightspace import call_with_vector, parameter_vector, vector_to_parameters
-from geomanifold.weightspace.alignment import align_hidden_units, permute_hidden_units, weight_matching
 from geomanifold.weightspace.batchnorm import recomputed_buffers
 from geomanifold.weightspace.connectivity import train_curve_on_loss
 from geomanifold.weightspace.divergence import output_divergence
@@ -140,31 +138,6 @@ def test_batchnorm_statistics_are_recomputed_at_every_point():
         evaluate_path(model, straight_line(a, b), {"train": (x, y)}, x, progress=False)
 
 
-@pytest.mark.parametrize("arch", ["mlp", "mlp-bn", "cnn", "cnn-bn"])
-def test_alignment_leaves_the_function_unchanged_and_moves_closer(arch):
-    split, reference, a, _ = endpoints(arch, width=5)
-    other = build_network(arch, split, 5, seed=1).double()
-    with torch.no_grad():  # give the BatchNorm layers non-trivial statistics
-        for m in other.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.uniform_(-1, 1)
-                m.running_var.uniform_(0.5, 2)
-    other.eval()
-    aligned = align_hidden_units(reference, other).eval()
-    x = split.x_test.double()
-    torch.testing.assert_close(aligned(x), other(x))
-    assert (parameter_vector(aligned) - a).norm() <= (parameter_vector(other) - a).norm() + 1e-12
-
-
-def test_alignment_recovers_a_known_permutation():
-    _, reference, a, _ = endpoints("mlp", width=7)
-    perms = [torch.randperm(7, generator=torch.Generator().manual_seed(i)) for i in range(2)]
-    shuffled = permute_hidden_units(reference, perms)
-    aligned = align_hidden_units(reference, shuffled)
-    torch.testing.assert_close(parameter_vector(aligned), a)
-    assert len(weight_matching(reference, shuffled)) == 2
-
-
 def test_mode_connecting_bezier_lowers_the_loss_at_the_middle():
     split, model, a, b = endpoints()
     x, y = split.x_train.double(), split.y_train
@@ -210,8 +183,6 @@ def test_bad_input_gets_one_line_errors_naming_the_argument():
             split.x_test,
             points=3,
         )
-    with pytest.raises(ValueError, match="same architecture"):
-        weight_matching(model, other)
     with pytest.raises(ValueError, match="basis must be a clamped BSpline"):
         PinnedCurve(BSpline.periodic(5), a, b)
     with pytest.raises(ValueError, match=r"t must be a non-empty set of times in \[0, 1\]"):

@@ -21,7 +21,7 @@
 # * a quadratic **Bézier curve** trained on the mean loss along it (the mode-connectivity recipe),
 # * a **geodesic** under the task metric: the path along which the network's outputs change least
 #   (a cubic B-spline with 10 control points whose discrete energy
-#   `n Σ 2·KL(f(x; w_i) || f(x; w_{i+1}))` is minimised),
+#   $n \sum_i 2\, \mathrm{KL}\big(f(x; w_i) \,\Vert\, f(x; w_{i+1})\big)$ is minimised),
 #
 # measuring the loss, the speed in function space and in weight space, and the curvature along
 # each. Then we walk a **functionally invariant path** from one network toward a sparse one.
@@ -79,7 +79,7 @@ for name, net in (("A", net_a), ("B", net_b)):
 # weights. The aligned B computes exactly the same function.
 
 # %%
-aligned_b = align_hidden_units(net_a, net_b)
+aligned_b = align_hidden_units(net_a, net_b, x_train)
 a, b_raw, b = (parameter_vector(n) for n in (net_a, net_b, aligned_b))
 print(f"|A − B| = {(a - b_raw).norm():.2f}   after alignment |A − B| = {(a - b).norm():.2f}")
 print("aligned B, same outputs:", torch.allclose(net_b(x_test), aligned_b(x_test), atol=1e-5))

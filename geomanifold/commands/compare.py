@@ -12,6 +12,7 @@ from .conditioning_options import register_experiment, run_experiment, smoke_arg
 __all__ = ["DEFAULT_METHODS", "DEFAULT_OUT", "SMOKE_ARGS", "register", "run"]
 
 NAME = "compare"
+HELP = "compare conditioning methods on one task and protocol"
 ORDER = 11
 DEFAULT_OUT = Path("results/compare")
 DEFAULT_METHODS = ("manifold", "manifold-adam", "unconditioned", "concat", "film", "scn", "specialists")
@@ -32,7 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     register_experiment(
         commands,
         NAME,
-        "compare conditioning methods on one task and protocol",
+        HELP,
         "Train every method of --methods for every seed on a context task under a protocol; writes "
         "results.json/csv, summary.csv, paired.csv, curves.csv and accuracy-vs-context plots.",
         DEFAULT_OUT,

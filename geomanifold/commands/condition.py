@@ -11,6 +11,7 @@ from .conditioning_options import register_experiment, run_experiment, smoke_arg
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "register", "run"]
 
 NAME = "condition"
+HELP = "train and evaluate one conditioning method (a weight manifold by default)"
 ORDER = 10
 DEFAULT_OUT = Path("results/condition")
 SMOKE_ARGS = smoke_args("digits", "rotation", "heldout", 1)
@@ -24,7 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     register_experiment(
         commands,
         NAME,
-        "train and evaluate one conditioning method (a weight manifold by default)",
+        HELP,
         "Train one method on a context task (noise, rotation, ...) under a protocol and evaluate it "
         "at every test context, with conditioning inference.",
         DEFAULT_OUT,

@@ -25,6 +25,8 @@ from .common import (
     add_data_options,
     add_run_options,
     name_list,
+    non_negative_float,
+    positive_float,
     positive_int,
     seed_list,
     setup_run,
@@ -57,9 +59,6 @@ def _number_in(low: float, high: float, words: str, closed_low: bool = False) ->
         return value
 
     return parse
-
-
-_positive_float = _number_in(0.0, float("inf"), "a positive number")
 
 
 def smoke_args(data: str, task: str, protocol: str, seeds: int, *extra: str) -> list[str]:
@@ -114,9 +113,9 @@ def add_experiment_options(parser: argparse.ArgumentParser, default_out: Path) -
     )
     parser.add_argument("--epochs", type=positive_int, default=10, help="training epochs (default: 10)")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default: 64)")
-    parser.add_argument("--lr", type=_positive_float, default=2e-3, help="learning rate (default: 2e-3)")
+    parser.add_argument("--lr", type=positive_float, default=2e-3, help="learning rate (default: 2e-3)")
     parser.add_argument(
-        "--weight-decay", type=_number_in(0.0, float("inf"), "a number >= 0", closed_low=True), default=0.0,
+        "--weight-decay", type=non_negative_float, default=0.0,
         help="weight decay of the optimizer (default: 0)",
     )
     parser.add_argument("--backbone", choices=BACKBONES, default="mlp", help="backbone (default: mlp)")

@@ -1,8 +1,9 @@
 """``geomanifold connect [A.pt B.pt]``: paths between two trained networks of the same
-architecture (straight line, mode-connecting Bézier curve, geodesics under a task metric), with and
-without permutation alignment, evaluated along ``t`` (loss, accuracy, barriers, lengths, speed,
-curvature) and plotted. Without checkpoints, the two endpoints are trained first (seeds ``2·seed``
-and ``2·seed + 1``) with the ``train`` options."""
+architecture (straight line, mode-connecting Bézier curve, AutoNEB, geodesics under a task metric),
+with and without permutation alignment (weight or activation matching), evaluated along ``t``
+(loss, accuracy, barriers, lengths, speed, curvature, ensembles along the path) and plotted.
+Without checkpoints, the two endpoints are trained first (seeds ``2·seed`` and ``2·seed + 1``) with
+the ``train`` options."""
 
 from __future__ import annotations
 
@@ -26,12 +27,13 @@ from ..experiments.networks import build_network
 from ..io import write_json
 from ..weightspace.divergence import DIVERGENCES
 from ..weightspace.functional import check_vector, parameter_vector
-from .common import add_run_options, name_list, positive_int, setup_run
+from .common import add_run_options, existing_file, name_list, positive_float, positive_int, setup_run
 from .train import add_network_options
 
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "load_endpoints", "register", "run"]
 
 NAME = "connect"
+HELP = "connect two trained networks by straight, Bézier and geodesic paths"
 ORDER = 31
 DEFAULT_OUT = Path("results/connect")
 SMOKE_ARGS = [
@@ -60,13 +62,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     defaults = ConnectOptions()
     parser = commands.add_parser(
         NAME,
-        help="connect two trained networks by straight, Bézier and geodesic paths",
+        help=HELP,
         description=__doc__,
     )
     parser.add_argument(
         "checkpoints",
         nargs="*",
-        type=Path,
+        type=existing_file,
         metavar="CHECKPOINT",
         help="two checkpoints written by `geomanifold train` (none: train both here)",
     )
@@ -82,7 +84,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--align",
         choices=ALIGNMENTS,
         default=defaults.align,
-        help="permutation alignment of B's hidden units to A (default: both, with and without)",
+        help="permutation alignment of B's hidden units to A: none, weights (weight matching), activations "
+        "(activation matching), both (none and weights) or all (default: both)",
     )
     parser.add_argument(
         "--kind",
@@ -102,20 +105,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=defaults.steps,
         metavar="N",
-        help=f"Adam steps of the geodesic solver (default: {defaults.steps})",
+        help=f"steps of the geodesic solver (default: {defaults.steps})",
     )
     parser.add_argument(
         "--geodesic-lr",
-        type=float,
+        type=positive_float,
         default=defaults.geodesic_lr,
-        help=f"learning rate of the geodesic solver (default: {defaults.geodesic_lr})",
+        help="first step of the geodesic solver, in segment lengths of the chord (default: 0.1)",
     )
     parser.add_argument(
         "--metric-batch",
         type=positive_int,
         default=defaults.metric_batch,
         metavar="N",
-        help=f"inputs per geodesic step (default: {defaults.metric_batch})",
+        help=f"inputs of the geodesic's fixed batch (default: {defaults.metric_batch})",
     )
     parser.add_argument(
         "--bezier-epochs",

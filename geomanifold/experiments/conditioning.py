@@ -535,6 +535,7 @@ def run_suite(
         "test_contexts": plan.test_contexts.tolist(),
         "seen": plan.seen.tolist(),
         "skew": plan.skew,
+        "skew_region": list(SKEW_REGION),
     }
     return {
         "config": asdict(config),

@@ -1,5 +1,6 @@
-"""Connecting two trained networks: straight line, the mode-connecting Bézier curve, and geodesics
-under a task metric, with and without permutation alignment, evaluated along ``t`` (DESIGN.md §4).
+"""Connecting two trained networks: straight line, the mode-connecting Bézier curve, AutoNEB and
+geodesics under a task metric, with and without permutation alignment, evaluated along ``t`` and
+as ensembles of networks along each path (docs/concepts.md, "Geodesics in weight space").
 
 :func:`connect_networks` runs every requested method for one pair ``(A, B)`` and returns each
 path's evaluation (:func:`~geomanifold.weightspace.evaluate.evaluate_path`); :func:`summary_row`
@@ -18,9 +19,11 @@ from torch import nn
 from ..data import DataSplit
 from ..io import write_csv, write_json
 from ..plotting import save_png
-from ..plotting.paths import plot_along_paths
+from ..plotting.paths import PANELS, SQUARED_SPEED_LABEL, plot_along_paths
 from ..weightspace.alignment import align_hidden_units
+from ..weightspace.autoneb import autoneb
 from ..weightspace.connectivity import train_curve_on_loss
+from ..weightspace.ensemble import path_ensemble
 from ..weightspace.evaluate import evaluate_path
 from ..weightspace.functional import parameter_vector
 from ..weightspace.geodesic import solve_geodesic
@@ -40,8 +43,16 @@ __all__ = [
     "write_results",
 ]
 
-METHODS = ("straight", "bezier", "geodesic", "geodesic-bspline")
-ALIGNMENTS = ("none", "weights", "both")
+METHODS = ("straight", "bezier", "geodesic", "geodesic-bspline", "autoneb")
+ALIGNMENTS = ("none", "weights", "activations", "both", "all")
+ALIGNED_PAIRS = {
+    "none": ("",),
+    "weights": (" (aligned)",),
+    "activations": (" (activation-aligned)",),
+    "both": ("", " (aligned)"),
+    "all": ("", " (aligned)", " (activation-aligned)"),
+}
+ALIGNMENT_INPUTS = 512
 CURVE_KEYS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "euclidean_speed", "curvature")
 SUMMARY_KEYS = (
     "train_barrier_max_mean",
@@ -54,7 +65,10 @@ SUMMARY_KEYS = (
     "function_energy",
     "euclidean_length",
     "euclidean_energy",
+    "ends_ensemble_accuracy",
+    "path_ensemble_accuracy",
 )
+ENSEMBLE_MEMBERS = 5
 
 
 @dataclass(frozen=True)
@@ -63,10 +77,15 @@ class ConnectOptions:
 
     Attributes:
         methods: subset of :data:`METHODS`.
-        align: ``"none"``, ``"weights"`` (weight matching of B's hidden units to A) or ``"both"``.
+        align: which B to connect A to: ``"none"`` (B as trained), ``"weights"`` (B's hidden units
+            permuted by weight matching to A's), ``"activations"`` (by activation matching on
+            training inputs), ``"both"`` (none and weights) or ``"all"`` (the three).
         kind: output divergence of the task metric, ``"kl"`` or ``"squared"``.
         interior: free interior points of the geodesic polyline.
-        steps, geodesic_lr, metric_batch: Adam steps, learning rate and inputs per step of the geodesic.
+        steps, geodesic_lr, metric_batch: steps, first step (in segment lengths of the chord) and
+            fixed batch of the geodesic solver (:func:`~geomanifold.weightspace.geodesic.solve_geodesic`).
+        autoneb_cycles, autoneb_steps: AutoNEB's cycles and Adam steps per cycle (learning rate
+            ``bezier_lr``, minibatches of ``batch_size``).
         bezier_epochs, bezier_lr, batch_size: training of the mode-connecting Bézier curve.
         points: evaluation points along ``t``; ``metric_inputs``: test inputs for function-space
             length, energy and speed.
@@ -77,10 +96,12 @@ class ConnectOptions:
     kind: str = "kl"
     interior: int = 16
     steps: int = 300
-    geodesic_lr: float = 1e-3
+    geodesic_lr: float | None = None
     metric_batch: int = 256
     bezier_epochs: int = 3
     bezier_lr: float = 1e-3
+    autoneb_cycles: int = 3
+    autoneb_steps: int = 100
     batch_size: int = 64
     points: int = 61
     metric_inputs: int = 500
@@ -91,6 +112,11 @@ class ConnectOptions:
             raise ValueError(f"--methods: unknown {unknown or 'empty list'}; valid: {', '.join(METHODS)}")
         if self.align not in ALIGNMENTS:
             raise ValueError(f"--align must be one of {', '.join(ALIGNMENTS)}; got {self.align!r}")
+        if isinstance(self.points, bool) or not isinstance(self.points, int) or self.points < 3:
+            raise ValueError(
+                "--points must be an integer >= 3 (the two endpoints and at least one interior point "
+                f"of each path), got {self.points!r}"
+            )
 
 
 def _path(
@@ -100,6 +126,21 @@ def _path(
     x, y = split.train
     if method == "straight":
         return straight_line(a, b)
+    if method == "autoneb":
+        path, _ = autoneb(
+            model,
+            a,
+            b,
+            x,
+            y,
+            cycles=options.autoneb_cycles,
+            steps=options.autoneb_steps,
+            lr=options.bezier_lr,
+            batch_size=options.batch_size,
+            generator=generator,
+            progress=progress,
+        )
+        return path
     if method == "bezier":
         path = bezier(a, b, 2)
         train_curve_on_loss(
@@ -123,7 +164,7 @@ def _path(
         options.steps,
         options.metric_batch,
         options.geodesic_lr,
-        "adam",
+        "scaled",
         None,
         generator,
         progress,
@@ -144,13 +185,18 @@ def connect_networks(
 
     Returns:
         ``{path name: evaluation}`` where the name is the method, with ``" (aligned)"`` appended
-        for the aligned pair; each evaluation also holds ``"seconds"`` (path construction time).
+        for B aligned by weight matching (``" (activation-aligned)"`` by activation matching); each
+        evaluation also holds ``"seconds"`` (path construction time) and the test accuracies of the
+        ensembles of the two ends and of :data:`ENSEMBLE_MEMBERS` networks evenly spaced on the path.
     """
+    x_align = split.x_train[:ALIGNMENT_INPUTS]
+    methods = {"": None, " (aligned)": "weights", " (activation-aligned)": "activations"}
     pairs = []
-    if options.align in ("none", "both"):
-        pairs.append(("", model_b))
-    if options.align in ("weights", "both"):
-        pairs.append((" (aligned)", align_hidden_units(model_a, model_b, seed=seed)))
+    for suffix in ALIGNED_PAIRS[options.align]:
+        method = methods[suffix]
+        if method is not None:
+            aligned = align_hidden_units(model_a, model_b, x_align, method, seed=seed)
+        pairs.append((suffix, model_b if method is None else aligned))
     a = parameter_vector(model_a)
     data = {"train": split.train, "test": split.test}
     metric_x = split.x_test[: options.metric_inputs]
@@ -171,7 +217,15 @@ def connect_networks(
                 bn_x=split.x_train,
                 progress=progress,
             )
-            results[method + suffix] = {**evaluation, "seconds": seconds}
+            ensembles = path_ensemble(
+                model_a, path, *split.test, (2, ENSEMBLE_MEMBERS), bn_x=split.x_train
+            )
+            results[method + suffix] = {
+                **evaluation,
+                "ends_ensemble_accuracy": ensembles[0]["accuracy"],
+                "path_ensemble_accuracy": ensembles[1]["accuracy"],
+                "seconds": seconds,
+            }
     return results
 
 
@@ -208,7 +262,8 @@ def write_results(out: Path, results: dict[str, dict], settings: dict, prefix: s
     write_csv(out / f"{prefix}_curves.csv", curves)
     write_json(out / f"{prefix}.json", {"settings": settings, "paths": results})
     title = f"{settings['arch']} (width {settings['width']}) on {settings['data']}"
-    save_png(plot_along_paths(results, title=title), out / f"{prefix}_along_paths.png")
+    panels = PANELS if settings["kind"] == "kl" else (*PANELS[:2], (*PANELS[2][:2], SQUARED_SPEED_LABEL))
+    save_png(plot_along_paths(results, panels, title), out / f"{prefix}_along_paths.png")
     return rows
 
 

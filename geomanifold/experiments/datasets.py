@@ -1,6 +1,6 @@
 """The data sets of the conditioning experiments, prepared for small, fast backbones.
 
-Every loader is offline (DESIGN.md §6). Images are average-pooled to keep the networks small:
+Every loader is offline. Images are average-pooled to keep the networks small:
 MNIST-5k, MNIST and Fashion-MNIST to ``1 × 14 × 14``, CIFAR-10 to ``3 × 16 × 16``; digits stay
 ``1 × 8 × 8`` and MNIST-1D ``1 × 40``; ``mnist5k-28`` keeps MNIST-5k at ``1 × 28 × 28``.
 

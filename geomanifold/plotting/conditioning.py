@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 
-from ..experiments.statistics import mean_interval
+from ..summary import mean_interval
 from .figures import new_figure, save_png
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
 
 HELD_OUT_COLOR = "#bbbbbb"
 SKEW_COLOR = "#cfe3f7"
-SKEW_REGION = (0.0, 0.25)  # the over-sampled quarter of a skewed protocol (experiments.protocols)
 
 
 def accuracy_by_context(curves: list[dict], contexts: list[list[float]]) -> dict[str, np.ndarray]:
@@ -66,7 +65,7 @@ def plot_accuracy_curves(ax: Axes, result: dict) -> None:
         ax.axvspan(low, high, color=HELD_OUT_COLOR, alpha=0.5, lw=0, label="held out")
     if protocol.get("skew"):
         label = f"over-sampled (p = {protocol['skew']:g})"
-        ax.axvspan(*SKEW_REGION, color=SKEW_COLOR, alpha=0.6, lw=0, label=label)
+        ax.axvspan(*protocol["skew_region"], color=SKEW_COLOR, alpha=0.6, lw=0, label=label)
     for value in protocol["train_values"] or []:
         ax.axvline(value, color="black", lw=0.8, ls=":")
     colors = _colors(len(stats))
@@ -96,6 +95,10 @@ def plot_polar_accuracy(ax: Axes, result: dict) -> None:
     for value in protocol["train_values"] or []:
         ax.plot([2 * math.pi * value] * 2, [0, 1], color="black", lw=0.8, ls=":")
     ax.set_ylim(0, 1)
+    ax.set_rgrids([0.25, 0.5, 0.75, 1.0], fontsize=7)
+    ax.set_rlabel_position(90)
+    ax.set_ylabel("radius: test accuracy (0 to 1)", fontsize=8, labelpad=34)
+    ax.set_xlabel("angle: rotation 2πs of the test digits", fontsize=8)
     ax.set_title("test accuracy vs rotation angle", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.05, 1.0))
 

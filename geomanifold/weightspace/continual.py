@@ -15,12 +15,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from typing_extensions import Unpack
 
 from .finetune import check_labelled
-from .fip import Evaluator, FunctionallyInvariantPath, SecondaryObjective
+from .fip import SecondaryObjective, WalkOptions, walk
 from .functional import call_with_vector
 
-__all__ = ["learn_along_path", "pseudo_labels", "replay_buffer", "task_objective"]
+__all__ = ["RECORD_BATCH", "learn_along_path", "pseudo_labels", "replay_buffer", "task_objective"]
+
+RECORD_BATCH = 1024
+"""Task-B examples of the fixed batch on which the recorded loss is measured."""
 
 
 def replay_buffer(x: Tensor, size: int, seed: int = 0) -> Tensor:
@@ -62,24 +66,17 @@ def learn_along_path(
     y: Tensor,
     steps: int,
     step_length: float,
-    rule: str = "penalty",
-    penalty: float = 1.0,
-    divergence: str = "kl",
-    batch_size: int = 128,
-    seed: int = 0,
-    record_every: int = 10,
-    evaluate: Evaluator | None = None,
-    progress: bool = True,
+    **options: Unpack[WalkOptions],
 ) -> tuple[Tensor, list[dict]]:
     """Learn task B ``(x: (N, *F), y: (N,))`` from the model's weights along a functionally
     invariant path that keeps its outputs on ``buffer: (M, *F)`` (task-A inputs, no labels).
 
     Args:
-        steps, step_length, rule, penalty, divergence: see
-            :class:`~geomanifold.weightspace.fip.FunctionallyInvariantPath`.
-        batch_size: task-B examples and buffer examples per step.
-        seed: seeds both minibatch streams.
-        record_every, evaluate, progress: see :meth:`FunctionallyInvariantPath.walk`.
+        steps, step_length: the walk: ``steps`` steps of Euclidean length ``step_length``.
+        options: :class:`~geomanifold.weightspace.fip.WalkOptions`; ``batch_size`` (default 128) is
+            both the task-B and the buffer minibatch, ``seed`` (default 0) seeds the task-B stream
+            and ``seed + 1`` the buffer's. The recorded ``"secondary"`` is the task-B loss on a
+            fixed batch of up to :data:`RECORD_BATCH` examples.
 
     Returns:
         the final weights ``(D,)`` and the records along the path.
@@ -92,16 +89,17 @@ def learn_along_path(
             f"buffer inputs must have the new task's input shape {tuple(x.shape[1:])}, "
             f"got {tuple(buffer.shape[1:])}"
         )
-    path = FunctionallyInvariantPath(
+    batch_size, seed = options.pop("batch_size", 128), options.pop("seed", 0)
+    fixed = torch.randperm(len(x), generator=torch.Generator().manual_seed(int(seed)))[:RECORD_BATCH]
+    fixed_x, fixed_y = x[fixed.to(x.device)], y[fixed.to(y.device)]
+    return walk(
         model,
         buffer,
         task_objective(model, x, y, batch_size, seed),
-        rule=rule,
-        step_length=step_length,
-        penalty=penalty,
-        divergence=divergence,
+        steps,
+        step_length,
+        recorded_secondary=lambda w: F.cross_entropy(call_with_vector(model, w, fixed_x), fixed_y),
         batch_size=batch_size,
         seed=seed + 1,
+        **options,
     )
-    records = path.walk(steps, record_every=record_every, evaluate=evaluate, progress=progress)
-    return path.weights, records

@@ -1,6 +1,6 @@
-"""Functionally invariant paths: walks through weight space that keep a network's outputs on a
-reference set nearly fixed while making progress on a secondary objective (DESIGN.md §4;
-Raghavan & Thomson, arXiv 2106.02793 and Nature Machine Intelligence 2024).
+"""Functionally invariant paths: walks through weight space that keep a network's outputs on a reference
+set nearly fixed while making progress on a secondary objective (docs/concepts.md, "Paths of networks that
+keep their function"; Raghavan & Thomson, arXiv 2106.02793 and Nature Machine Intelligence 2024).
 
 From weights ``w`` with task metric ``G(w)`` (the pullback of the output metric on reference
 inputs) and a secondary objective ``L₂`` (distance to a pruned hyperplane, a new task's loss), the
@@ -18,6 +18,7 @@ rules, each normalised to Euclidean length ``ε``:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -33,9 +34,11 @@ __all__ = [
     "Evaluator",
     "FunctionallyInvariantPath",
     "SecondaryObjective",
+    "WalkOptions",
     "distance_to",
     "normalised",
     "trust_region_direction",
+    "walk",
 ]
 
 STEP_RULES = ("penalty", "trust-region", "euclidean")
@@ -44,7 +47,8 @@ SecondaryObjective = Callable[[Tensor], Tensor]
 """``L₂(w: (D,)) -> scalar``, differentiable in ``w`` (it may draw its own minibatch per call)."""
 
 Evaluator = Callable[[Tensor], dict[str, float]]
-"""``w: (D,) -> {name: value}``: what to record at the checkpoints of a walk."""
+"""``w: (D,) -> {name: value}``: what to record at the checkpoints of a walk (on fixed data: it must
+not draw from the walk's random streams)."""
 
 
 def normalised(direction: Tensor, length: float) -> Tensor:
@@ -114,6 +118,8 @@ class FunctionallyInvariantPath:
         damping, cg_iterations: of the ``"trust-region"`` rule, see :func:`trust_region_direction`.
         seed: seeds the minibatch draws.
         start: ``(D,)`` starting weights (default: the model's current parameters).
+        recorded_secondary: ``L₂`` as recorded (default ``secondary``); give a fixed-batch version
+            when ``secondary`` draws minibatches, so recording does not change the walk.
     """
 
     def __init__(
@@ -130,6 +136,7 @@ class FunctionallyInvariantPath:
         cg_iterations: int = 50,
         seed: int = 0,
         start: Tensor | None = None,
+        recorded_secondary: SecondaryObjective | None = None,
     ) -> None:
         if rule not in STEP_RULES:
             raise ValueError(f"rule must be one of {', '.join(STEP_RULES)}; got {rule!r}")
@@ -143,6 +150,7 @@ class FunctionallyInvariantPath:
         self.model = model.eval()
         self.reference = reference
         self.secondary = secondary
+        self.recorded_secondary = secondary if recorded_secondary is None else recorded_secondary
         self.rule = rule
         self.step_length = float(step_length)
         self.penalty = float(penalty)
@@ -211,8 +219,10 @@ class FunctionallyInvariantPath:
         """Take ``steps`` steps, recording at step 0, every ``record_every`` steps and at the end.
 
         Each record is ``{"step", "secondary", "divergence", "distance", **evaluate(w)}``:
-        ``L₂(w)``, the output divergence to the start on the whole reference set, and the
-        Euclidean distance ``||w − w_0||``; with ``keep_weights`` also ``"weights": (D,)``.
+        ``L₂(w)`` (by ``recorded_secondary``), the output divergence to the start on the whole
+        reference set, and the Euclidean distance ``||w − w_0||``; with ``keep_weights`` also
+        ``"weights": (D,)``. Recording draws no random numbers: the walk does not depend on
+        ``record_every``.
         """
         if steps < 0 or record_every < 1:
             raise ValueError(f"steps must be >= 0 and record_every >= 1, got {steps!r} and {record_every!r}")
@@ -228,7 +238,7 @@ class FunctionallyInvariantPath:
     def _record(self, step: int, evaluate: Evaluator | None, keep_weights: bool) -> dict:
         w = self.weights
         with torch.no_grad():
-            secondary = float(self.secondary(w))
+            secondary = float(self.recorded_secondary(w))
         record = {
             "step": step,
             "secondary": secondary,
@@ -240,3 +250,55 @@ class FunctionallyInvariantPath:
         if keep_weights:
             record["weights"] = w.clone()
         return record
+
+
+class WalkOptions(TypedDict, total=False):
+    """Keyword options shared by the drivers of a walk (:func:`walk`): ``rule``, ``penalty``,
+    ``divergence``, ``batch_size``, ``seed`` (see :class:`FunctionallyInvariantPath`) and
+    ``record_every``, ``evaluate``, ``progress`` (see :meth:`FunctionallyInvariantPath.walk`)."""
+
+    rule: str
+    penalty: float
+    divergence: str
+    batch_size: int
+    seed: int
+    record_every: int
+    evaluate: Evaluator | None
+    progress: bool
+
+
+def walk(
+    model: nn.Module,
+    reference: Tensor,
+    secondary: SecondaryObjective,
+    steps: int,
+    step_length: float,
+    start: Tensor | None = None,
+    recorded_secondary: SecondaryObjective | None = None,
+    **options,
+) -> tuple[Tensor, list[dict]]:
+    """Walk ``steps`` steps of length ``step_length`` from ``start`` (default: the model's weights)
+    keeping ``model``'s outputs on ``reference: (N, *F)`` while lowering ``secondary``.
+
+    Args:
+        options: :class:`WalkOptions`.
+
+    Returns:
+        the final weights ``(D,)`` and the records of :meth:`FunctionallyInvariantPath.walk`.
+    """
+    unknown = set(options) - set(WalkOptions.__annotations__)
+    if unknown:
+        valid = ", ".join(WalkOptions.__annotations__)
+        raise TypeError(f"unknown walk options {sorted(unknown)}; valid: {valid}")
+    recording = {key: options.pop(key) for key in ("record_every", "evaluate", "progress") if key in options}
+    path = FunctionallyInvariantPath(
+        model,
+        reference,
+        secondary,
+        step_length=step_length,
+        start=start,
+        recorded_secondary=recorded_secondary,
+        **options,
+    )
+    records = path.walk(steps, **recording)
+    return path.weights, records

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from typing_extensions import Unpack
 
-from .fip import Evaluator, FunctionallyInvariantPath, SecondaryObjective
+from .fip import SecondaryObjective, WalkOptions, walk
 from .functional import check_vector, parameter_vector
 
 __all__ = [
@@ -86,14 +87,7 @@ def sparsify_along_path(
     target_sparsity: float,
     steps: int,
     step_length: float,
-    rule: str = "penalty",
-    penalty: float = 1.0,
-    divergence: str = "kl",
-    batch_size: int = 256,
-    seed: int = 0,
-    record_every: int = 10,
-    evaluate: Evaluator | None = None,
-    progress: bool = True,
+    **options: Unpack[WalkOptions],
 ) -> tuple[Tensor, Tensor, list[dict]]:
     """Walk from the model's weights toward its magnitude-pruned hyperplane at ``target_sparsity``
     along a functionally invariant path, then prune.
@@ -103,9 +97,7 @@ def sparsify_along_path(
         reference: ``(N, *F)`` inputs on which the outputs are kept (no labels needed).
         target_sparsity: ``σ ∈ (0, 1)``.
         steps, step_length: the walk: ``steps`` steps of Euclidean length ``step_length``.
-        rule, penalty, divergence, batch_size, seed: see
-            :class:`~geomanifold.weightspace.fip.FunctionallyInvariantPath`.
-        record_every, evaluate, progress: see :meth:`FunctionallyInvariantPath.walk`.
+        options: :class:`~geomanifold.weightspace.fip.WalkOptions`.
 
     Returns:
         ``(pruned (D,), mask (D,) bool, records)``; ``pruned`` has exactly
@@ -114,17 +106,5 @@ def sparsify_along_path(
     target_sparsity = check_sparsity(target_sparsity, "target_sparsity")
     start = parameter_vector(model)
     mask = magnitude_mask(model, start, target_sparsity)
-    path = FunctionallyInvariantPath(
-        model,
-        reference,
-        pruning_objective(mask),
-        rule=rule,
-        step_length=step_length,
-        penalty=penalty,
-        divergence=divergence,
-        batch_size=batch_size,
-        seed=seed,
-        start=start,
-    )
-    records = path.walk(steps, record_every=record_every, evaluate=evaluate, progress=progress)
-    return prune(path.weights, mask), mask, records
+    weights, records = walk(model, reference, pruning_objective(mask), steps, step_length, start, **options)
+    return prune(weights, mask), mask, records
