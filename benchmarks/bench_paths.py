@@ -1,4 +1,5 @@
-"""Cost of task-metric products and of a geodesic solve between two trained networks.
+"""Cost of task-metric products and of a geodesic solve between two trained networks (docs/concepts.md,
+"Paths of networks that keep their function").
 
 1. **Metric–vector product over forward + backward.** For MLPs (784-w-w-10) and CNNs (two 3×3
    convolutions, 28×28 inputs) of about 10⁴, 10⁵ and 10⁶ weights, on one batch: the Fisher
@@ -6,23 +7,37 @@
    against one forward pass with cross-entropy and its backward pass on the same batch. Two
    variants: ``reuse`` (the vjp graph is built once and reused, as in Lanczos) and ``fresh`` (a new
    metric per product, graph included). Target: ratio at most 2.
-2. **Geodesic solve.** Two MLPs of about 2 × 10⁵ weights trained on MNIST-5k (different seeds),
-   joined by a polyline with 16 interior points minimising the 2·KL path energy (800 Adam steps, cosine
-   decay); wall time of the solve (target: at most 2 minutes on 2 cores) and the test-loss barrier
-   (``max − mean of the ends``) relative to the straight line's (target: at most 10 %), without and
-   with permutation alignment.
+2. **Step costs of the path methods.** For an MLP (784-256-256-10, 2.7·10⁵ weights), the small
+   CNN (width 32) and the ResNet-18 layout (small-input stem, ``--resnet-width`` channels in its
+   first stage; 64 gives 1.1·10⁷ weights), on random 28×28 batches: seconds per step of the
+   geodesic solver (``n = --interior`` interior points, fixed batch, backtracking included) against
+   ``(n + 1)`` training steps (target: at most 1.2), of the Bézier curve (one ``t`` per minibatch)
+   against one training step, and of AutoNEB (``m = n`` pivots) against ``m`` training steps; and
+   the peak growth of the resident memory during each (CPU; sampled every millisecond).
+3. **Geodesic solve.** Two MLPs of about 2 × 10⁵ weights trained on MNIST-5k (different seeds),
+   joined by a polyline with 16 interior points minimising the 2·KL path energy with the default
+   solver; wall time, the test-loss barrier against the straight line's and the function-space
+   energy, without and with permutation alignment.
 
 Prints the numbers, asserts nothing. On a shared machine ``--clock cpu --threads 1`` times the
 process's own CPU time.
 
-    python benchmarks/bench_paths.py [--repeats 10] [--threads 2] [--clock wall|cpu] [--steps 800]
-                                     [--skip-products] [--skip-geodesic]
+    python benchmarks/bench_paths.py [--repeats 10] [--threads 2] [--clock wall|cpu] [--steps 200]
+                                     [--interior 8] [--path-steps 5] [--resnet-width 16]
+                                     [--skip-products] [--skip-steps] [--skip-geodesic]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
+import resource
+import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -36,13 +51,16 @@ from geomanifold.experiments.networks import build_network
 from geomanifold.weightspace import (
     TaskMetric,
     align_hidden_units,
+    bezier,
     evaluate_path,
     parameter_count,
     parameter_vector,
     polyline,
     solve_geodesic,
     straight_line,
+    train_curve_on_loss,
 )
+from geomanifold.weightspace.autoneb import autoneb
 
 MLP_WIDTHS = (12, 120, 660)  # about 1e4, 1e5, 1e6 weights on 784 inputs
 CNN_WIDTHS = (24, 74, 234)
@@ -91,18 +109,13 @@ def geodesic_solve(args: argparse.Namespace) -> None:
     a = parameter_vector(model_a)
     data = {"test": split.test}
     metric_x = split.x_test[:500]
-    for label, other in (("unaligned", model_b), ("aligned", align_hidden_units(model_a, model_b))):
+    aligned = align_hidden_units(model_a, model_b, split.x_train[:512])
+    for label, other in (("unaligned", model_b), ("aligned", aligned)):
         b = parameter_vector(other)
         straight = evaluate_path(model_a, straight_line(a, b), data, metric_x, progress=False)
         started = time.perf_counter()
         result = solve_geodesic(
-            model_a,
-            polyline(a, b, 16),
-            split.x_train,
-            "kl",
-            steps=args.steps,
-            generator=torch.Generator().manual_seed(0),
-            progress=False,
+            model_a, polyline(a, b, 16), split.x_train, "kl", steps=args.steps, progress=False
         )
         seconds = time.perf_counter() - started
         geodesic = evaluate_path(model_a, result.constant_speed, data, metric_x, progress=False)
@@ -110,8 +123,142 @@ def geodesic_solve(args: argparse.Namespace) -> None:
         print(
             f"{label:<10} solve {seconds:6.1f} s ({args.steps} steps); test-loss barrier straight "
             f"{straight['test_barrier_max_mean']:.4f}, geodesic {geodesic['test_barrier_max_mean']:.4f} "
-            f"(ratio {ratio:.1%}); function length {straight['function_length']:.3f} -> "
-            f"{geodesic['function_length']:.3f}"
+            f"(ratio {ratio:.1%}); function energy {straight['function_energy']:.3f} -> "
+            f"{geodesic['function_energy']:.3f}"
+        )
+
+
+NETWORKS = {"mlp": ("mlp", 256, 128), "cnn": ("cnn", 32, 128), "resnet18": ("resnet18", None, 32)}
+METHODS = ("train", "geodesic", "bezier", "autoneb")
+
+
+def _rss_mib() -> float:
+    """Resident set size of this process (Linux), MiB."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _runs(name: str, args: argparse.Namespace) -> dict[str, Callable[[int], int]]:
+    """``{method: run(steps) -> steps taken}`` for network ``name``: training steps, and the path
+    methods between two initialisations (``args.interior`` interior points or pivots)."""
+    arch, width, batch = NETWORKS[name]
+    shape = DataSplit(
+        torch.zeros(1, 1, 28, 28), torch.zeros(1), torch.zeros(1, 1, 28, 28), torch.zeros(1), "", 10
+    )
+    width = args.resnet_width if width is None else width
+    model, other = build_network(arch, shape, width, 0), build_network(arch, shape, width, 1)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, 1, 28, 28, generator=generator)
+    y = torch.randint(0, 10, (batch,), generator=generator)
+    a, b = parameter_vector(model), parameter_vector(other)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    n = args.interior
+
+    def train(steps: int) -> int:
+        model.train()
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        return steps
+
+    def geodesic(steps: int) -> int:
+        path = polyline(a, b, n)
+        return len(solve_geodesic(model, path, x, steps=steps, batch_size=batch, progress=False).history)
+
+    def bezier_curve(steps: int) -> int:
+        train_curve_on_loss(
+            model, bezier(a, b, 2), x.repeat(steps, 1, 1, 1), y.repeat(steps), 1, 1e-3, batch, progress=False
+        )
+        return steps
+
+    def neb(steps: int) -> int:
+        autoneb(
+            model,
+            a,
+            b,
+            x,
+            y,
+            pivots=n,
+            max_pivots=n,
+            cycles=1,
+            steps=steps,
+            batch_size=batch,
+            eval_size=batch,
+            progress=False,
+        )
+        return steps
+
+    train.weights = parameter_count(model)  # type: ignore[attr-defined]
+    return {"train": train, "geodesic": geodesic, "bezier": bezier_curve, "autoneb": neb}
+
+
+def memory_of(name: str, method: str, args: argparse.Namespace) -> None:
+    """Print the peak growth of the resident set (MiB) over one step of ``method`` on ``name``,
+    measured in this fresh process (``ru_maxrss`` against the size after set-up)."""
+    run = _runs(name, args)[method]
+    gc.collect()
+    base = _rss_mib()
+    run(2 if method == "geodesic" else 1)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10 - base)
+
+
+def step_costs(args: argparse.Namespace) -> None:
+    """Seconds per step and peak memory of each path method against one training step."""
+    n, k = args.interior, args.path_steps
+    header = (
+        "weights",
+        "train ms",
+        "geo ms",
+        "/(n+1)",
+        "bez ms",
+        "/1",
+        "neb ms",
+        "/n",
+        "train MiB",
+        "geo MiB",
+        "bez MiB",
+        "neb MiB",
+    )
+    print(f"{'network':<10}" + "".join(f"{h:>11}" for h in header))
+    for name in NETWORKS:
+        runs = _runs(name, args)
+        seconds = {}
+        for method, run in runs.items():
+            run(1)  # warm-up
+            times = []
+            for _ in range(args.repeats):
+                start = args.timer()
+                short = run(1)
+                middle = args.timer()
+                long = run(1 + k)
+                end = args.timer()
+                times.append(((end - middle) - (middle - start)) / max(long - short, 1))
+            seconds[method] = statistics.median(times)
+        memory = []
+        for method in METHODS:
+            command = [
+                sys.executable,
+                __file__,
+                "--memory",
+                f"{name}:{method}",
+                "--interior",
+                str(n),
+                "--resnet-width",
+                str(args.resnet_width),
+                "--threads",
+                str(args.threads),
+            ]
+            out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            memory.append(float(out.split()[-1]))
+        train = seconds["train"]
+        weights = runs["train"].weights  # type: ignore[attr-defined]
+        print(
+            f"{name:<10}{weights:>11,}{1e3 * train:>11.1f}{1e3 * seconds['geodesic']:>11.1f}"
+            f"{seconds['geodesic'] / ((n + 1) * train):>11.2f}{1e3 * seconds['bezier']:>11.1f}"
+            f"{seconds['bezier'] / train:>11.2f}{1e3 * seconds['autoneb']:>11.1f}"
+            f"{seconds['autoneb'] / (n * train):>11.2f}" + "".join(f"{m:>11.0f}" for m in memory),
+            flush=True,
         )
 
 
@@ -120,14 +267,26 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
-    parser.add_argument("--steps", type=int, default=800, help="Adam steps of the geodesic solve")
-    parser.add_argument("--skip-products", action="store_true", help="only the geodesic solve")
-    parser.add_argument("--skip-geodesic", action="store_true", help="only the metric-vector products")
+    parser.add_argument("--steps", type=int, default=200, help="steps of the geodesic solve")
+    parser.add_argument("--interior", type=int, default=8, help="interior points / pivots in the step costs")
+    parser.add_argument("--path-steps", type=int, default=5, help="timed steps of each path method")
+    parser.add_argument(
+        "--resnet-width", type=int, default=16, help="first-stage channels (64: 1.1e7 weights)"
+    )
+    parser.add_argument("--skip-products", action="store_true", help="skip the metric-vector products")
+    parser.add_argument("--skip-geodesic", action="store_true", help="skip the geodesic solve")
+    parser.add_argument("--skip-steps", action="store_true", help="skip the step costs of the path methods")
+    parser.add_argument("--memory", metavar="NETWORK:METHOD", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.timer = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
+    if args.memory:
+        memory_of(*args.memory.split(":"), args)
+        return
     if not args.skip_products:
         product_ratios(args)
+    if not args.skip_steps:
+        step_costs(args)
     if not args.skip_geodesic:
         geodesic_solve(args)
 

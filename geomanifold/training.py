@@ -113,10 +113,10 @@ def _takes_context(model: nn.Module, uses_context: bool | None) -> bool:
     if uses_context is not None:
         return uses_context
     from .baselines import ContextModule
-    from .conditioning import WeightManifold
+    from .conditioning import LowRankWeightManifold, WeightManifold
 
     inner = getattr(model, "module", model)  # DistributedDataParallel / DataParallel
-    return isinstance(inner, WeightManifold | ContextModule)
+    return isinstance(inner, WeightManifold | LowRankWeightManifold | ContextModule)
 
 
 def _call(model: nn.Module, x: Tensor, s: Tensor | None, uses_context: bool) -> Tensor:

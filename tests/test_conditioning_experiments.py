@@ -1,4 +1,4 @@
-"""Conditioning experiments (issue 4): protocols, methods, statistics, the compare/condition
+"""Conditioning experiments: protocols, methods, statistics, the compare/condition
 commands end to end on a tiny configuration, and their errors."""
 
 import csv

@@ -195,12 +195,20 @@ def test_forced_kernels_are_exact_and_shown_in_the_plan(strategy):
 
 
 def test_automatic_kernel_choice_follows_the_shapes():
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.Flatten(1), nn.Linear(8 * 36, 4)).double()
+    """Per-example weights where the output has many positions (K + P + 256 < K·P), stacked
+    kernels for small feature maps and one vector per example."""
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1),
+        nn.Conv2d(2, 2, 3, stride=4, padding=1),
+        nn.Flatten(1),
+        nn.Linear(32, 4),
+    ).double()
     wm = convert(model, Fourier(1))
-    plan = wm.plan(torch.randn(3, 1, 6, 6, dtype=F64), contexts(3))
+    plan = wm.plan(torch.randn(3, 1, 16, 16, dtype=F64), contexts(3))
     assert [(row["layer"], row["strategy"], row["input"]) for row in plan] == [
-        ("0", "weights", (3, 1, 6, 6)),  # 36 output pixels per example
-        ("2", "stacked", (3, 288)),  # one vector per example
+        ("0", "weights", (3, 1, 16, 16)),  # 256 output pixels per example
+        ("1", "stacked", (3, 2, 16, 16)),  # 16 output pixels
+        ("3", "stacked", (3, 32)),  # one vector per example
     ]
 
 
@@ -212,15 +220,20 @@ def test_bad_layout_and_strategy_arguments():
         ValueError, match=r"batch_dim must be an int >= 0 or \{module name: int >= 0\}, got -1"
     ):
         WeightManifold(model, Line(), batch_dim=-1)
-    with pytest.raises(
-        ValueError, match=r"strategy must be one of \('auto', 'stacked', 'weights'\), got 'fast'"
-    ):
+    valid = r"\('auto', 'stacked', 'weights', 'grouped', 'vmap'\)"
+    with pytest.raises(ValueError, match=rf"strategy must be one of {valid}, got 'fast'"):
         WeightManifold(model, Line(), strategy="fast")
+    with pytest.raises(ValueError, match=r"strategy names '0', not a Linear, Conv or grouped layer"):
+        WeightManifold(model, Line(), strategy={"0": "stacked"})
     with pytest.raises(
         ValueError,
-        match=r"strategy names '0', not a Linear or Conv layer on the manifold; valid: \['0.linear1'",
+        match=r"strategy of '0.self_attn' \(MultiheadAttention\) must be one of \('auto', 'grouped'",
     ):
-        WeightManifold(model, Line(), strategy={"0": "stacked"})
+        WeightManifold(model, Line(), strategy={"0.self_attn": "weights"})
+    with pytest.raises(
+        ValueError, match=r"strategy of '<model>' \(GRU\) must be one of \('auto', 'grouped'\), got 'vmap'"
+    ):
+        WeightManifold(nn.GRU(3, 3), Line(), strategy={"<model>": "vmap"})
     wm = WeightManifold(model, Line(), batch_dim={"1": 0})  # contradicts the tracked layout
     x = torch.randn(3, 4, 8, dtype=F64)
     with pytest.raises(

@@ -54,6 +54,10 @@ def test_vision_transformer(batch_dim):
         assert strategies["conv_proj"] == "auto"
     x = torch.randn(3, 2, 8, 8, dtype=F64)
     check(wm, model, contexts(3), (x,), (0,), 0, gradients=batch_dim == 0)
+    s = contexts(1)[0]
+    exported = wm.export(s)
+    assert type(exported) is VisionTransformer and exported.class_token.shape == (1, 1, 8)
+    torch.testing.assert_close(exported(x), wm(x, s), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("batch_dim", [None, 1])
@@ -96,3 +100,38 @@ def test_depthwise_grouped_and_transposed_convolutions():
     wm = convert(model, BASIS)
     x = torch.randn(3, 4, 7, 7, dtype=F64)
     check(wm, model, contexts(3), (x,), (0,), 0, gradients=True)
+
+
+@pytest.mark.parametrize("name", ["vit", "seq2seq", "lstm", "gpt"])
+def test_vectorised_fallback_equals_the_explicit_model(name):
+    """strategy="vmap": the layers that are not linear in their weights (attention, Conv1D,
+    Embedding; not the LSTM, which vmap cannot batch) run once for the whole batch at per-example
+    weights."""
+    ids = torch.randint(0, 11, (6, 5))
+    cases = {
+        "vit": (
+            lambda: VisionTransformer(
+                8, 4, layers=1, heads=2, hidden=8, mlp=16, num_classes=3, in_channels=2
+            ),
+            {"batch_dim": 0},
+            (torch.randn(5, 2, 8, 8, dtype=F64),),
+            (0,),
+            0,
+        ),
+        "seq2seq": (
+            lambda: Seq2SeqTransformer(11, hidden=8, heads=2, layers=1, feedforward=16, context=8),
+            {"batch_dim": 1},
+            (ids, ids[:4]),
+            (1, 1),
+            1,
+        ),
+        "lstm": (lambda: LSTMLanguageModel(11, 6, 6, layers=2), {}, (ids,), (1,), 1),
+        "gpt": (lambda: GPT(11, context=8, layers=1, hidden=8, heads=2), {}, (ids.T,), (0,), 0),
+    }
+    make, options, inputs, dims, out_dim = cases[name]
+    model = make().double()
+    wm = convert(model, BASIS, strategy="vmap", **options)
+    s = contexts(5)
+    grouped = {row["layer"] for row in wm.plan(*inputs[:1], s, *inputs[1:]) if row["strategy"] == "vmap"}
+    assert grouped and all(row["strategy"] != "grouped" for row in wm.plan())
+    check(wm, model, s, inputs, dims, out_dim, gradients=True)

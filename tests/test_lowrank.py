@@ -3,15 +3,17 @@ factored natural gradient, each against an independent dense computation in floa
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
 from torch.func import functional_call
 
 from geomanifold.bases import Fourier, Line, TensorProduct
-from geomanifold.conditioning import LowRankWeightManifold
+from geomanifold.conditioning import LayoutError, LowRankWeightManifold
 from geomanifold.geometry import EmbeddedManifold, LinearBasisManifold, LowRankManifold
-from geomanifold.models import VisionTransformer
+from geomanifold.models import GPT, VisionTransformer
 from geomanifold.optim import FactorMetric, NaturalGradientSGD
 
 F64 = torch.float64
@@ -34,7 +36,7 @@ def _explicit_weights(lr: LowRankWeightManifold, s: torch.Tensor) -> dict[str, t
     for name, f in lr.named_factors():
         w0 = lr.model.get_submodule(name).weight
         dense = sum(phi[k] * f.U[k] @ f.V[k].T for k in range(phi.shape[0]))
-        out[f"{name}.weight"] = w0 + dense.reshape(w0.shape)
+        out[f"{name}.weight"] = w0 + (dense.T if f.transposed else dense.reshape(w0.shape))
     return out
 
 
@@ -69,16 +71,22 @@ MODELS = {
         lambda: VisionTransformer(8, 4, layers=2, heads=2, hidden=8, mlp=16, num_classes=3, in_channels=1),
         (1, 8, 8),
     ),
+    "gpt_transposed_conv1d": (lambda: GPT(vocab=7, context=6, layers=1, hidden=8, heads=2), (5,)),
 }
 
 
-@pytest.mark.parametrize("basis", [Line(), TensorProduct(Fourier(1), Line())], ids=["line", "torus"])
 @pytest.mark.parametrize("name", list(MODELS))
-def test_per_example_forward_equals_explicit_dense_weights(name, basis):
+def test_per_example_forward_equals_explicit_dense_weights(name):
     make, shape = MODELS[name]
+    # a line (K = 2) or a cylinder (m = 2, K = 6), alternately
+    basis = Line() if list(MODELS).index(name) % 2 else TensorProduct(Fourier(1), Line())
     model = make().double().eval()
     lr = _randomize(LowRankWeightManifold(model, basis, rank=2, generator=torch.Generator().manual_seed(0)))
-    x = torch.randn(BATCH, *shape, dtype=F64)
+    if name.startswith("gpt"):  # token ids; the attention and MLP projections are Conv1D
+        x = torch.randint(0, 7, (BATCH, *shape))
+        assert sum(f.transposed for _, f in lr.named_factors()) == 4
+    else:
+        x = torch.randn(BATCH, *shape, dtype=F64)
     s = torch.rand(BATCH, basis.dim, dtype=F64)
     torch.testing.assert_close(lr(x, s), _explicit(lr, model, x, s), rtol=0, atol=1e-10)
     with torch.no_grad():  # inference mode: the fused transformer path must not skip the update
@@ -87,6 +95,20 @@ def test_per_example_forward_equals_explicit_dense_weights(name, basis):
     dense = functional_call(model, _explicit_weights(lr, s[0]), (x,))
     torch.testing.assert_close(shared, dense, rtol=0, atol=1e-10)
     torch.testing.assert_close(shared, lr.export(s[0])(x), rtol=0, atol=1e-10)
+
+
+def test_sequence_first_transformer_with_as_many_tokens_as_examples():
+    """``batch_first=False`` declares dim 1 for the layers inside; the head infers it."""
+    model = nn.Sequential(
+        nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=False), nn.Linear(8, 3)
+    ).double()
+    lr = _randomize(LowRankWeightManifold(model, Line(), rank=2))
+    x = torch.randn(BATCH, BATCH, 8, dtype=F64)  # (T, B, E) with T == B
+    s = torch.rand(BATCH, 1, dtype=F64)
+    with pytest.raises(LayoutError, match=r"layer '1' \(Linear\).*4 contexts match dims \[0, 1\]"):
+        lr(x, s)
+    lr = _randomize(LowRankWeightManifold(model, Line(), rank=2, batch_dim={"1": 1}))
+    torch.testing.assert_close(lr(x, s), _explicit(lr, model, x, s, batch_dim=1), rtol=0, atol=1e-10)
 
 
 def test_sequence_first_layers_take_batch_dim():
@@ -198,7 +220,8 @@ def test_model_geometry_gram_is_built_from_factors():
 
 def _dense_block_solve(basis, u, v, gu, gv, damping):
     """The block-diagonal pullback metric built densely: ``J = ∂ vec(U_k V_kᵀ)_k / ∂(U, V)``,
-    ``M = Jᵀ (G ⊗ I) J``, its U and V diagonal blocks damped by ``damping · mean diagonal``."""
+    ``M = Jᵀ (G ⊗ I) J``, its U and V diagonal blocks damped by ``damping`` times the mean of
+    their mean diagonals."""
     gram = basis.gram()
 
     def points(u_, v_):
@@ -207,12 +230,12 @@ def _dense_block_solve(basis, u, v, gu, gv, damping):
     ju, jv = torch.autograd.functional.jacobian(points, (u, v))
     ju, jv = ju.reshape(ju.shape[0], -1), jv.reshape(jv.shape[0], -1)
     mix = torch.kron(gram, torch.eye(u.shape[1] * v.shape[1], dtype=F64))
-    solved = []
-    for j, g in ((ju, gu), (jv, gv)):
-        block = j.T @ mix @ j
-        block = block + damping * block.diagonal().mean() * torch.eye(block.shape[0], dtype=F64)
-        solved.append(torch.linalg.solve(block, g.reshape(-1)).reshape(g.shape))
-    return solved
+    blocks = [j.T @ mix @ j for j in (ju, jv)]
+    damping = damping * sum(b.diagonal().mean() for b in blocks) / 2
+    return [
+        torch.linalg.solve(b + damping * torch.eye(b.shape[0], dtype=F64), g.reshape(-1)).reshape(g.shape)
+        for b, g in zip(blocks, (gu, gv), strict=True)
+    ]
 
 
 @pytest.mark.parametrize("basis", [Line(), Fourier(1)], ids=["line", "circle"])
@@ -262,6 +285,7 @@ def test_zero_factor_has_zero_gradient_and_is_left_as_it_is():
     u = torch.zeros_like(u)
     natural = FactorMetric(basis.gram()).solve([u, v], [torch.randn_like(u), torch.zeros_like(v)])
     assert torch.equal(natural[1], torch.zeros_like(v))
+    assert torch.isfinite(natural[0]).all()
 
 
 def test_single_point_u_step_is_the_gradient_projected_on_the_rows_of_v_in_any_gauge():
@@ -276,3 +300,18 @@ def test_single_point_u_step_is_the_gradient_projected_on_the_rows_of_v_in_any_g
         grad_u = (grad_w @ right[0])[None]  # ∇_U L = ∇_W L V
         (step_u, _) = metric.solve([torch.zeros(1, 4, 2, dtype=F64), right], [grad_u, None])
         torch.testing.assert_close(step_u[0] @ right[0].T, grad_w @ projection, rtol=1e-10, atol=1e-12)
+
+
+def test_deep_copy_and_state_dict_round_trip():
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2)).double()
+    lr = _randomize(LowRankWeightManifold(model, Fourier(1), rank=2))
+    x, s = torch.randn(3, 4, dtype=F64), torch.rand(3, 1, dtype=F64)
+    twin = copy.deepcopy(lr)  # its hooks belong to its own factors
+    with torch.no_grad():
+        twin.factors["0"].U.add_(1.0)
+    assert not torch.equal(twin(x, s), lr(x, s))
+    torch.testing.assert_close(twin.export(s[0])(x), twin(x, s[0]), rtol=0, atol=1e-12)
+    torch.testing.assert_close(lr.export(s[0])(x), lr(x, s[0]), rtol=0, atol=1e-12)
+    fresh = LowRankWeightManifold(model, Fourier(1), rank=2)
+    fresh.load_state_dict(lr.state_dict())
+    torch.testing.assert_close(fresh(x, s), lr(x, s), rtol=0, atol=0)

@@ -8,7 +8,7 @@ from torch import nn
 
 from geomanifold.bases import Line
 from geomanifold.bases.basis import SingularGramError
-from geomanifold.conditioning import LowRankWeightManifold, UnsupportedLayerError
+from geomanifold.conditioning import LayoutError, LowRankWeightManifold, UnsupportedLayerError
 from geomanifold.optim import FactorMetric
 
 
@@ -70,17 +70,22 @@ def test_nothing_selected():
     _one_line(error)
 
 
-@pytest.mark.parametrize("batch_dim", [1.0, None, False])
+@pytest.mark.parametrize("batch_dim", [1.0, -1, False, {"0": "1"}])
 def test_batch_dim_must_be_an_int(batch_dim):
-    with pytest.raises(ValueError, match="batch_dim must be an int"):
+    with pytest.raises(ValueError, match="batch_dim must be an int >= 0"):
         LowRankWeightManifold(_mlp(), Line(), rank=1, batch_dim=batch_dim)
 
 
 def test_contexts_that_do_not_match_the_batch_name_batch_dim():
     lr = LowRankWeightManifold(_mlp(), Line(), rank=1)
-    with pytest.raises(ValueError, match=r"s has 3 contexts, expected on dimension batch_dim=0") as error:
+    with pytest.raises(LayoutError, match=r"no dim has the 3 examples of s") as error:
         lr(torch.randn(2, 4), torch.rand(3, 1))
-    _one_line(error)
+    assert "LowRankWeightManifold(batch_dim=...)" in _one_line(error)
+    declared = LowRankWeightManifold(_mlp(), Line(), rank=1, batch_dim=0)
+    with pytest.raises(LayoutError, match=r"its batch is on dim 0 and s has 3 contexts"):
+        declared(torch.randn(2, 4), torch.rand(3, 1))
+    with pytest.raises(LayoutError, match=r"unbatched input of shape \(1, 3, 3\)"):
+        LowRankWeightManifold(nn.Conv2d(1, 2, 2), Line(), rank=1)(torch.randn(1, 3, 3), torch.rand(1, 1))
     with pytest.raises(ValueError, match=r"s must have shape \(1,\) shared by the batch or \(B, 1\)"):
         lr(torch.randn(2, 4), torch.rand(2, 1, 1))
 
@@ -114,3 +119,23 @@ def test_undamped_metric_of_a_rank_deficient_factor_raises():
     grad = torch.randn(1, 2, 2, dtype=torch.float64)
     with pytest.raises(SingularGramError, match="valid: damping > 0"):
         metric.solve([torch.zeros_like(grad), v], [grad, None])
+
+
+def test_nested_tensor_inference_path_is_refused_for_per_example_contexts():
+    layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True)
+    encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=True).eval()
+    lr = LowRankWeightManifold(encoder, Line(), rank=1).eval()
+    x, mask = torch.randn(2, 3, 4), torch.tensor([[False, False, True], [False, False, False]])
+    expected = r"enable_nested_tensor=False\) or s of shape"
+    with torch.no_grad(), pytest.raises(ValueError, match=expected) as error:
+        lr(x, torch.rand(2, 1), src_key_padding_mask=mask)
+    _one_line(error)
+
+
+def test_tied_weights_are_refused():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3))
+    model[1].weight = model[0].weight
+    expected = r"parameter '0.weight' is tied to \['1.weight'\]"
+    with pytest.raises(UnsupportedLayerError, match=expected) as error:
+        LowRankWeightManifold(model, Line(), rank=1)
+    _one_line(error)

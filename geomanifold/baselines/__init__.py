@@ -1,4 +1,4 @@
-"""Baselines for context-conditioned networks (issue 3, "Baselines"), all called as
+"""Baselines for context-conditioned networks, all called as
 ``model(x, s)`` like :class:`~geomanifold.conditioning.WeightManifold`, with ``s: (m,)`` shared
 by the batch or ``(B, m)`` per example, and a ``param_groups()`` for the optimizer.
 

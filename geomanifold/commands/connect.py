@@ -1,8 +1,9 @@
 """``geomanifold connect [A.pt B.pt]``: paths between two trained networks of the same
-architecture (straight line, mode-connecting Bézier curve, geodesics under a task metric), with and
-without permutation alignment, evaluated along ``t`` (loss, accuracy, barriers, lengths, speed,
-curvature) and plotted. Without checkpoints, the two endpoints are trained first (seeds ``2·seed``
-and ``2·seed + 1``) with the ``train`` options."""
+architecture (straight line, mode-connecting Bézier curve, AutoNEB, geodesics under a task metric),
+with and without permutation alignment (weight or activation matching), evaluated along ``t``
+(loss, accuracy, barriers, lengths, speed, curvature, ensembles along the path) and plotted.
+Without checkpoints, the two endpoints are trained first (seeds ``2·seed`` and ``2·seed + 1``) with
+the ``train`` options."""
 
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--align",
         choices=ALIGNMENTS,
         default=defaults.align,
-        help="permutation alignment of B's hidden units to A (default: both, with and without)",
+        help="permutation alignment of B's hidden units to A: none, weights (weight matching), activations "
+        "(activation matching), both (none and weights) or all (default: both)",
     )
     parser.add_argument(
         "--kind",
@@ -103,20 +105,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=defaults.steps,
         metavar="N",
-        help=f"Adam steps of the geodesic solver (default: {defaults.steps})",
+        help=f"steps of the geodesic solver (default: {defaults.steps})",
     )
     parser.add_argument(
         "--geodesic-lr",
         type=positive_float,
         default=defaults.geodesic_lr,
-        help=f"learning rate of the geodesic solver (default: {defaults.geodesic_lr})",
+        help="first step of the geodesic solver, in segment lengths of the chord (default: 0.1)",
     )
     parser.add_argument(
         "--metric-batch",
         type=positive_int,
         default=defaults.metric_batch,
         metavar="N",
-        help=f"inputs per geodesic step (default: {defaults.metric_batch})",
+        help=f"inputs of the geodesic's fixed batch (default: {defaults.metric_batch})",
     )
     parser.add_argument(
         "--bezier-epochs",

@@ -34,11 +34,13 @@ class StackedKernelLayer(ManifoldLayer):
       with ``φ: (B, K)``. Cost ≈ ``K·P·|W|`` per example (``P`` output positions: tokens or pixels).
     - ``"weights"``: per-example weights ``W_i = Σ_k φ_ik P_k: (B, out, in/groups, *kernel)``, then
       one batched matmul (Linear) or one convolution with ``B·groups`` groups. Cost ≈
-      ``K·|W| + α·P·|W|`` per example (``α`` = :data:`BATCHED_KERNEL_COST`, the measured
-      slowdown of batched against plain kernels) and ``B·|W|`` memory.
+      ``(K + P + P₀)·|W|`` per example and ``B·|W|`` memory, where ``P₀`` (measured:
+      :data:`PER_EXAMPLE_MATMUL_OVERHEAD` for Linear, :data:`PER_EXAMPLE_CONV_OVERHEAD` for
+      convolutions) is the fixed cost of one small per-example kernel in output positions.
 
-    ``"auto"`` takes ``"weights"`` when ``K + α·P < K·P``: convolutions with many output pixels,
-    Linear layers applied to many tokens; ``"stacked"`` for one vector per example (an MLP). A
+    ``"auto"`` takes ``"weights"`` when ``K + P + P₀ < K·P``: convolutions with many output
+    pixels, Linear layers applied to many tokens, more so at large K; ``"stacked"`` for one vector
+    per example (an MLP) and small feature maps. A
     shared bias is added after the contraction; a bias on the manifold alone (shared weight) is
     added as ``φ b``.
     """
@@ -86,9 +88,11 @@ class StackedKernelLayer(ManifoldLayer):
             return self.strategy
         if self.channel_last:
             positions = x.numel() // max(x.shape[0] * x.shape[-1], 1)
+            overhead = PER_EXAMPLE_MATMUL_OVERHEAD
         else:
             positions = x[0, 0].numel() // math.prod(_tuple(self.layer.stride, x.ndim - 2))
-        return "weights" if k + BATCHED_KERNEL_COST * positions < k * positions else "stacked"
+            overhead = PER_EXAMPLE_CONV_OVERHEAD
+        return "weights" if k + positions + overhead < k * positions else "stacked"
 
     def _call_weights(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         """The layer with one weight per example: ``x: (B, …)``, ``weight: (B, out, …)``,
@@ -127,8 +131,7 @@ class StackedKernelLayer(ManifoldLayer):
         if self.channel_last:
             dim = self.batch_dim(x, batch, range(x.ndim - 1))
         else:
-            self.require_ndim(x, batch, self.min_ndim)
-            dim = self.batch_dim(x, batch, range(1), fixed=True)
+            dim = self.check_batch(x, coefficients, self.min_ndim)
         x = to_front(x, dim, batch)
         y = self._per_example(coefficients, x).movedim(0, dim)
         self.track(y, dim)
@@ -155,9 +158,15 @@ class StackedKernelLayer(ManifoldLayer):
         return y
 
 
-BATCHED_KERNEL_COST = 2.0
-"""``α``: cost of a batched matmul or ``B``-group convolution per output position and weight,
-relative to the plain kernel's (measured with benchmarks/bench_conditioning.py)."""
+PER_EXAMPLE_CONV_OVERHEAD = 256
+"""``P₀`` of convolutions, in output positions. Measured on CPU for a 3×3 convolution at batch
+64, K = 3 (forward and backward, against the plain layer): per-example weights cost 0.97×, 2.3×,
+4.7× and 12.9× the plain layer at 1024, 256, 64 and 16 output pixels, about ``1 + 256/P``."""
+
+PER_EXAMPLE_MATMUL_OVERHEAD = 100
+"""``P₀`` of Linear layers, in tokens. Measured on CPU for Linear(256, 1024) at batch 16, K = 3:
+per-example weights cost 11.8×, 2.5× and 1.4× the plain layer at 16, 65 and 256 tokens, about
+``1 + 100/P``."""
 
 
 def _tuple(value, n: int) -> tuple[int, ...]:
@@ -191,8 +200,7 @@ class AffineNormLayer(ManifoldLayer):
         if self.trailing:
             dim = self.batch_dim(x, batch, range(x.ndim - len(self.layer.normalized_shape)))
         else:
-            self.require_ndim(x, batch, 2)
-            dim = self.batch_dim(x, batch, range(1), fixed=True)
+            dim = self.check_batch(x, coefficients)
         self.note("affine", x)
         y = self._affine(coefficients, to_front(x, dim, batch)).movedim(0, dim)
         self.track(y, dim)

@@ -139,14 +139,17 @@ class ManifoldLayer(nn.Module, ABC):
         """Record the batch dim(s) of this layer's output for the layers that read it."""
         self._context.tracker.track(output, dims)
 
-    def require_ndim(self, x: Tensor, batch: int, min_ndim: int = 2) -> None:
-        """Raise unless ``x`` has at least ``min_ndim`` dims (a batched input)."""
-        if x.ndim < min_ndim:
-            raise LayoutError(
-                f"layer {self.name!r} ({type(self.layer).__name__}) got an input of shape "
-                f"{tuple(x.shape)} but s has {batch} contexts; valid: a batched input with "
-                f"{batch} examples along dim 0, or s of shape (m,) shared by the batch"
-            )
+    def check_batch(self, x: Tensor, coefficients: Tensor, min_ndim: int = 2) -> int:
+        """For layers whose batch is dim 0 by definition (``(N, C, ...)``): raise unless ``x`` has
+        at least ``min_ndim`` dims and ``B`` examples (or 1, broadcast) on dim 0; returns 0."""
+        batch = coefficients.shape[0]
+        if x.ndim >= min_ndim:
+            return self.batch_dim(x, batch, range(1), fixed=True)
+        raise LayoutError(
+            f"layer {self.name!r} ({type(self.layer).__name__}) got an input of shape "
+            f"{tuple(x.shape)} but s has {batch} contexts; valid: a batched input with "
+            f"{batch} examples along dim 0, or s of shape (m,) shared by the batch"
+        )
 
     def __getattr__(self, name: str):
         """Hyper-parameters and shared parameters of the wrapped layer read through (``eps``,

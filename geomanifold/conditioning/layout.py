@@ -23,6 +23,7 @@ example sees it. When none of the rules decides (``(T, B, E)`` with ``T == B`` a
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -126,10 +127,15 @@ def infer_batch_dim(
         return sized[0]
     if not sized and leading_one:
         return 0
-    found = f"{batch} contexts match dims {sized}" if sized else f"no dim has the {batch} examples of s"
+    if not sized:
+        raise LayoutError(
+            f"the {argument} {shape} of layer {layer} has no dim with the {batch} examples of s; valid: "
+            "s with one row per example, or s of shape (m,) shared by the batch"
+        )
     raise LayoutError(
-        f"cannot tell the batch dim of the {argument} {shape} of layer {layer}: {found}; set "
-        "WeightManifold(batch_dim=...) to the dim for the whole model or {module name: dim}"
+        f"cannot tell the batch dim of the {argument} {shape} of layer {layer}: {batch} contexts match "
+        f"dims {sized}; set WeightManifold(batch_dim=...) to the dim for the whole model or "
+        "{module name: dim}"
     )
 
 
@@ -140,16 +146,14 @@ def to_front(x: Tensor, dim: int, batch: int) -> Tensor:
 
 
 class LayoutTracker:
-    """The batch dims of the tensors returned during one per-example forward pass.
-
-    Keeps a reference to each tracked tensor for the duration of the pass, so ids stay unique.
-    """
+    """The batch dims of the tensors returned during one per-example forward pass (held by weak
+    reference, so tracking keeps no activation alive; a reused id is told apart by identity)."""
 
     def __init__(self, sources: Mapping[nn.Module, object]):
         """``sources``: modules with a declared layout and their output dims (an int, or one per
         element of a tuple output)."""
         self._sources = {id(module): dims for module, dims in sources.items()}
-        self._dims: dict[int, tuple[Tensor, int]] | None = None
+        self._dims: dict[int, tuple[weakref.ref, int]] | None = None
 
     @contextmanager
     def active(self, enabled: bool = True) -> Iterator[None]:
@@ -169,14 +173,14 @@ class LayoutTracker:
         if self._dims is None or not isinstance(x, Tensor):
             return None
         entry = self._dims.get(id(x))
-        return entry[1] if entry is not None and entry[0] is x else None
+        return entry[1] if entry is not None and entry[0]() is x else None
 
     def track(self, output: object, dims: object) -> None:
         """Record ``output``'s batch dim(s): ``dims`` an int, or one entry per tuple element."""
         if self._dims is None:
             return
         if isinstance(output, Tensor) and isinstance(dims, int):
-            self._dims[id(output)] = (output, dims)
+            self._dims[id(output)] = (weakref.ref(output), dims)
         elif isinstance(output, tuple | list) and isinstance(dims, tuple):
             for item, dim in zip(output, dims, strict=False):
                 self.track(item, dim)

@@ -35,6 +35,7 @@ from torch.nn.parameter import is_lazy
 from ..bases import Basis
 from ..bases.basis import combine
 from ..optim.groups import mark_control_points
+from .coefficients import context_coefficients
 from .decomposed import StackedKernelLayer, decomposition
 from .grouped import BatchDims, GroupedLayer
 from .init import INITS, initial_control_points
@@ -66,9 +67,10 @@ class WeightManifold(nn.Module):
             through ``batch_first``: an int for the whole model or ``{module name: dim}`` for a
             module and everything in it (see :mod:`~geomanifold.conditioning.layout`; needed
             only where it cannot be inferred, which raises a one-line error naming the layer).
-        strategy: the per-example kernel of Linear and Conv layers (see
-            :class:`StackedKernelLayer`): ``"auto"`` (from the shapes), ``"stacked"`` or
-            ``"weights"``, for all of them or ``{layer name: strategy}``; see :meth:`plan`.
+        strategy: the per-example kernel: ``"auto"`` (from the shapes), ``"stacked"`` or
+            ``"weights"`` for Linear and Conv layers (:class:`StackedKernelLayer`), ``"grouped"``
+            or ``"vmap"`` for the others (:class:`GroupedLayer`); one for all the layers it
+            applies to, or ``{layer name: strategy}``; see :meth:`plan`.
 
     Example::
 
@@ -107,9 +109,9 @@ class WeightManifold(nn.Module):
             raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
         model = copy.deepcopy(model)
         chosen = _chosen_parameters(model, include, exclude)
-        declared = declared_batch_dims(model, check_batch_dim_argument(model, batch_dim))
-        user_declared = set(check_batch_dim_argument(model, batch_dim))
-        plan, loose = _plan(model, "", chosen, declared, _under(user_declared))
+        stated = check_batch_dim_argument(model, batch_dim)
+        declared = declared_batch_dims(model, stated)
+        plan, loose = _plan(model, "", chosen, declared, _under(set(stated)))
         batch_dims = dict(batch_dims or {})
         grouped = [path for path, _, _, cls in plan if cls is GroupedLayer]
         unknown = sorted(set(batch_dims) - set(grouped))
@@ -143,17 +145,22 @@ class WeightManifold(nn.Module):
         self._context.tracker = LayoutTracker(sources)
 
     def _set_strategies(self, strategy: str | Mapping[str, str]) -> None:
-        layers = {m.name: m for m in self.model.modules() if isinstance(m, StackedKernelLayer)}
-        chosen = {name: strategy for name in layers} if isinstance(strategy, str) else dict(strategy)
-        for name, value in chosen.items():
+        layers = {m.name: m for m in self.model.modules() if isinstance(m, StackedKernelLayer | GroupedLayer)}
+        if isinstance(strategy, str):
+            valid = ("auto", *StackedKernelLayer.STRATEGIES[1:], *GroupedLayer.STRATEGIES[1:])
+            if strategy not in valid:
+                raise ValueError(f"strategy must be one of {valid}, got {strategy!r}")
+            strategy = {name: strategy for name, m in layers.items() if strategy in m.STRATEGIES}
+        for name, value in strategy.items():
             if name not in layers:
                 raise ValueError(
-                    f"strategy names {name!r}, not a Linear or Conv layer on the manifold; "
+                    f"strategy names {name!r}, not a Linear, Conv or grouped layer on the manifold; "
                     f"valid: {sorted(layers)}"
                 )
-            if value not in StackedKernelLayer.STRATEGIES:
+            if value not in layers[name].STRATEGIES:
+                kind = type(layers[name].layer).__name__
                 raise ValueError(
-                    f"strategy must be one of {StackedKernelLayer.STRATEGIES}, got {value!r} for {name!r}"
+                    f"strategy of {name!r} ({kind}) must be one of {layers[name].STRATEGIES}, got {value!r}"
                 )
             layers[name].strategy = value
 
@@ -161,8 +168,8 @@ class WeightManifold(nn.Module):
         """Each manifold layer and how it computes per-example outputs.
 
         Without inputs: ``{"layer", "type", "strategy"}`` per layer as configured (``"auto"``,
-        ``"stacked"``, ``"weights"``, ``"affine"``, ``"grouped"``, ``"broadcast"`` for a
-        parameter broadcast over the batch). With an input ``x`` and contexts ``s: (B, m)``
+        ``"stacked"``, ``"weights"``, ``"affine"``, ``"grouped"``, ``"vmap"``, ``"broadcast"`` for
+        a parameter broadcast over the batch). With an input ``x`` and contexts ``s: (B, m)``
         (and the model's other arguments): the kernel each layer used on that input, with the
         input's shape, from one forward pass without gradients.
         """
@@ -170,7 +177,7 @@ class WeightManifold(nn.Module):
             rows = [{"layer": name, "type": "Parameter", "strategy": "broadcast"} for name in self._loose]
             for m in self.model.modules():
                 if isinstance(m, ManifoldLayer):
-                    strategy = getattr(m, "strategy", {GroupedLayer: "grouped"}.get(type(m), "affine"))
+                    strategy = getattr(m, "strategy", "affine")
                     rows.append({"layer": m.name, "type": type(m.layer).__name__, "strategy": strategy})
             return rows
         with torch.no_grad(), self._context.recording() as rows:
@@ -215,19 +222,7 @@ class WeightManifold(nn.Module):
     def _coefficients(self, s, single: bool = False) -> Tensor:
         """``φ(s)`` in the parameters' dtype and device: ``(m,) -> (K,)``, ``(B, m) -> (B, K)``."""
         _, reference = next(self.named_control_points())
-        if isinstance(s, Tensor) and s.device != reference.device:
-            raise ValueError(
-                f"s is on {s.device} but the parameters are on {reference.device}; "
-                f"valid: s on {reference.device}"
-            )
-        s = self.basis.chart.validate(s, "s", dtype=reference.dtype).to(reference.device)
-        m = self.basis.dim
-        if s.ndim > (1 if single else 2):
-            valid = f"({m},)" if single else f"({m},) shared by the batch or (B, {m}) one per example"
-            raise ValueError(f"s must have shape {valid}, got {tuple(s.shape)}")
-        if s.ndim == 2 and s.shape[0] == 0:
-            raise ValueError(f"s has 0 contexts (an empty batch); valid: (B, {m}) with B >= 1, or ({m},)")
-        return self.basis.partial(s, (0,) * m)
+        return context_coefficients(self.basis, s, reference, single)
 
     def named_control_points(self) -> Iterator[tuple[str, nn.Parameter]]:
         """Control points ``(K, *S)`` with their names in :meth:`named_parameters`."""

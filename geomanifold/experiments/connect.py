@@ -1,5 +1,6 @@
-"""Connecting two trained networks: straight line, the mode-connecting Bézier curve, and geodesics
-under a task metric, with and without permutation alignment, evaluated along ``t`` (docs/paths.md).
+"""Connecting two trained networks: straight line, the mode-connecting Bézier curve, AutoNEB and
+geodesics under a task metric, with and without permutation alignment, evaluated along ``t`` and
+as ensembles of networks along each path (docs/concepts.md, "Geodesics in weight space").
 
 :func:`connect_networks` runs every requested method for one pair ``(A, B)`` and returns each
 path's evaluation (:func:`~geomanifold.weightspace.evaluate.evaluate_path`); :func:`summary_row`
@@ -18,9 +19,11 @@ from torch import nn
 from ..data import DataSplit
 from ..io import write_csv, write_json
 from ..plotting import save_png
-from ..plotting.paths import plot_along_paths
+from ..plotting.paths import PANELS, SQUARED_SPEED_LABEL, plot_along_paths
 from ..weightspace.alignment import align_hidden_units
+from ..weightspace.autoneb import autoneb
 from ..weightspace.connectivity import train_curve_on_loss
+from ..weightspace.ensemble import path_ensemble
 from ..weightspace.evaluate import evaluate_path
 from ..weightspace.functional import parameter_vector
 from ..weightspace.geodesic import solve_geodesic
@@ -40,7 +43,7 @@ __all__ = [
     "write_results",
 ]
 
-METHODS = ("straight", "bezier", "geodesic", "geodesic-bspline")
+METHODS = ("straight", "bezier", "geodesic", "geodesic-bspline", "autoneb")
 ALIGNMENTS = ("none", "weights", "activations", "both", "all")
 ALIGNED_PAIRS = {
     "none": ("",),
@@ -62,7 +65,10 @@ SUMMARY_KEYS = (
     "function_energy",
     "euclidean_length",
     "euclidean_energy",
+    "ends_ensemble_accuracy",
+    "path_ensemble_accuracy",
 )
+ENSEMBLE_MEMBERS = 5
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,10 @@ class ConnectOptions:
             training inputs), ``"both"`` (none and weights) or ``"all"`` (the three).
         kind: output divergence of the task metric, ``"kl"`` or ``"squared"``.
         interior: free interior points of the geodesic polyline.
-        steps, geodesic_lr, metric_batch: Adam steps, learning rate and inputs per step of the geodesic.
+        steps, geodesic_lr, metric_batch: steps, first step (in segment lengths of the chord) and
+            fixed batch of the geodesic solver (:func:`~geomanifold.weightspace.geodesic.solve_geodesic`).
+        autoneb_cycles, autoneb_steps: AutoNEB's cycles and Adam steps per cycle (learning rate
+            ``bezier_lr``, minibatches of ``batch_size``).
         bezier_epochs, bezier_lr, batch_size: training of the mode-connecting Bézier curve.
         points: evaluation points along ``t``; ``metric_inputs``: test inputs for function-space
             length, energy and speed.
@@ -87,10 +96,12 @@ class ConnectOptions:
     kind: str = "kl"
     interior: int = 16
     steps: int = 300
-    geodesic_lr: float = 1e-3
+    geodesic_lr: float | None = None
     metric_batch: int = 256
     bezier_epochs: int = 3
     bezier_lr: float = 1e-3
+    autoneb_cycles: int = 3
+    autoneb_steps: int = 100
     batch_size: int = 64
     points: int = 61
     metric_inputs: int = 500
@@ -115,6 +126,21 @@ def _path(
     x, y = split.train
     if method == "straight":
         return straight_line(a, b)
+    if method == "autoneb":
+        path, _ = autoneb(
+            model,
+            a,
+            b,
+            x,
+            y,
+            cycles=options.autoneb_cycles,
+            steps=options.autoneb_steps,
+            lr=options.bezier_lr,
+            batch_size=options.batch_size,
+            generator=generator,
+            progress=progress,
+        )
+        return path
     if method == "bezier":
         path = bezier(a, b, 2)
         train_curve_on_loss(
@@ -138,7 +164,7 @@ def _path(
         options.steps,
         options.metric_batch,
         options.geodesic_lr,
-        "adam",
+        "scaled",
         None,
         generator,
         progress,
@@ -160,7 +186,8 @@ def connect_networks(
     Returns:
         ``{path name: evaluation}`` where the name is the method, with ``" (aligned)"`` appended
         for B aligned by weight matching (``" (activation-aligned)"`` by activation matching); each
-        evaluation also holds ``"seconds"`` (path construction time).
+        evaluation also holds ``"seconds"`` (path construction time) and the test accuracies of the
+        ensembles of the two ends and of :data:`ENSEMBLE_MEMBERS` networks evenly spaced on the path.
     """
     x_align = split.x_train[:ALIGNMENT_INPUTS]
     methods = {"": None, " (aligned)": "weights", " (activation-aligned)": "activations"}
@@ -190,7 +217,15 @@ def connect_networks(
                 bn_x=split.x_train,
                 progress=progress,
             )
-            results[method + suffix] = {**evaluation, "seconds": seconds}
+            ensembles = path_ensemble(
+                model_a, path, *split.test, (2, ENSEMBLE_MEMBERS), bn_x=split.x_train
+            )
+            results[method + suffix] = {
+                **evaluation,
+                "ends_ensemble_accuracy": ensembles[0]["accuracy"],
+                "path_ensemble_accuracy": ensembles[1]["accuracy"],
+                "seconds": seconds,
+            }
     return results
 
 
@@ -227,7 +262,8 @@ def write_results(out: Path, results: dict[str, dict], settings: dict, prefix: s
     write_csv(out / f"{prefix}_curves.csv", curves)
     write_json(out / f"{prefix}.json", {"settings": settings, "paths": results})
     title = f"{settings['arch']} (width {settings['width']}) on {settings['data']}"
-    save_png(plot_along_paths(results, title=title), out / f"{prefix}_along_paths.png")
+    panels = PANELS if settings["kind"] == "kl" else (*PANELS[:2], (*PANELS[2][:2], SQUARED_SPEED_LABEL))
+    save_png(plot_along_paths(results, panels, title), out / f"{prefix}_along_paths.png")
     return rows
 
 

@@ -1,14 +1,18 @@
 """Small reference networks for the weight-space experiments, and their training.
 
 :func:`build_network` makes the networks that ``geomanifold train`` saves and ``connect``,
-``sparsify`` and ``continual`` load: plain ``nn.Sequential`` stacks, so permutation alignment can
-walk their layers.
+``sparsify`` and ``continual`` load, by name:
 
 * ``mlp``: ``Flatten → Linear(F, w) → ReLU → Linear(w, w) → ReLU → Linear(w, C)``;
 * ``cnn``: ``Conv(c, w, 3) → ReLU → MaxPool(2) → Conv(w, 2w, 3) → ReLU → MaxPool(2) → Flatten →
   Linear(2w · (H/4)(W/4), C)``, with ``Conv1d`` for inputs ``(c, L)`` (MNIST-1D) and ``Conv2d``
   for ``(c, H, W)``;
-* ``mlp-bn``, ``cnn-bn``: the same with BatchNorm after every hidden linear map / convolution.
+* ``mlp-bn``, ``cnn-bn``: the same with BatchNorm after every hidden linear map / convolution;
+* ``resnet18``: :func:`~geomanifold.models.resnet18` with the small-input stem, ``width`` channels
+  in its first stage (images ``(c, H, W)``);
+* ``vit``: a two-block :class:`~geomanifold.models.VisionTransformer` of width ``width`` (a multiple
+  of 4: four heads), MLP width ``2 · width``, 4 × 4 patches of side ``H / 4`` (square images whose
+  side is a multiple of 4).
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ import torch
 from torch import nn
 
 from ..data import DataSplit
+from ..models import VisionTransformer, resnet18
 from ..training import evaluate, fit
 
 __all__ = ["ARCHITECTURES", "OPTIMIZERS", "build_network", "small_cnn", "train_network"]
 
-ARCHITECTURES = ("mlp", "mlp-bn", "cnn", "cnn-bn")
+ARCHITECTURES = ("mlp", "mlp-bn", "cnn", "cnn-bn", "resnet18", "vit")
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -70,7 +75,21 @@ def small_cnn(
     return nn.Sequential(*layers)
 
 
-def build_network(arch: str, split: DataSplit, width: int = 128, seed: int = 0) -> nn.Sequential:
+def _image_model(arch: str, input_shape: tuple[int, ...], width: int, classes: int) -> nn.Module:
+    """``resnet18`` or ``vit`` (module docstring) for images of shape ``input_shape = (c, H, W)``."""
+    if len(input_shape) != 3:
+        raise ValueError(f"arch {arch!r} needs images (C, H, W), got one example of shape {input_shape}")
+    channels, height, width_px = input_shape
+    if arch == "resnet18":
+        return resnet18(classes, channels, width, small_input=True)
+    if height != width_px or height % 4:
+        raise ValueError(f"arch 'vit' needs square images with a side divisible by 4, got {input_shape}")
+    if width % 4:
+        raise ValueError(f"--width must be a multiple of 4 for arch 'vit' (four heads), got {width}")
+    return VisionTransformer(height, height // 4, 2, 4, width, 2 * width, classes, channels)
+
+
+def build_network(arch: str, split: DataSplit, width: int = 128, seed: int = 0) -> nn.Module:
     """A fresh network for ``split`` (its input shape and number of classes), initialised by PyTorch's
     default initialisation under ``seed`` (the global random state is left untouched).
 
@@ -81,7 +100,8 @@ def build_network(arch: str, split: DataSplit, width: int = 128, seed: int = 0) 
         seed: initialisation seed.
 
     Returns:
-        an ``nn.Sequential`` mapping ``(N, *split.input_shape)`` to logits ``(N, C)``.
+        a module mapping ``(N, *split.input_shape)`` to logits ``(N, C)`` (an ``nn.Sequential``
+        for the ``mlp`` and ``cnn`` kinds).
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}; got {arch!r}")
@@ -92,7 +112,9 @@ def build_network(arch: str, split: DataSplit, width: int = 128, seed: int = 0) 
         torch.manual_seed(seed)
         if arch.startswith("mlp"):
             return _mlp(math.prod(split.input_shape), width, split.num_classes, batchnorm)
-        return small_cnn(split.input_shape, width, split.num_classes, batchnorm)
+        if arch.startswith("cnn"):
+            return small_cnn(split.input_shape, width, split.num_classes, batchnorm)
+        return _image_model(arch, split.input_shape, width, split.num_classes)
 
 
 def train_network(

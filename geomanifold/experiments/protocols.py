@@ -1,4 +1,4 @@
-"""Training and test contexts of the four protocols of issue 4 (all in the unit chart).
+"""Training and test contexts of the conditioning protocols (all in the unit chart).
 
 - ``uniform`` (a): training contexts uniform over the whole domain.
 - ``heldout`` (b, interpolation): a region of the first coordinate is never trained on: the arc

@@ -29,17 +29,18 @@ __all__ = ["FactorMetric"]
 
 
 class FactorMetric(Metric):
-    """``diag(A_V ⊗ I, A_U ⊗ I)`` per layer, with relative damping ``λ = damping · tr(A) / (K r)``.
+    """``diag(A_V ⊗ I, A_U ⊗ I) + λ I`` per layer, ``λ = damping · (tr A_U + tr A_V) / (2 K r)``.
 
     Args:
         gram: the measure of contexts as a ``(K, K)`` SPD matrix ``G = ∫ φ φᵀ dμ`` (e.g.
             ``basis.gram()`` or ``basis.empirical_gram(s)``).
-        damping: ``>= 0``; makes the solve well posed where factors are rank-deficient (the
-            metric of a factor is singular where the other factor has dependent columns).
+        damping: ``>= 0``, relative to the mean eigenvalue of the two blocks; makes the solve well
+            posed where a factor is rank-deficient (the metric of a factor is singular where the
+            other factor has dependent columns) and keeps the step of ``V`` bounded at the usual
+            start ``U = 0``, where ``A_U = 0``.
 
     The group's parameters are ``[U_1, V_1, U_2, V_2, ...]`` with ``U_t: (K, out_t, r_t)`` and
-    ``V_t: (K, fan_in_t, r_t)``. Where a factor is zero (``U = 0`` at the start) the metric of the
-    other factor is zero and so is that factor's gradient; it is left as it is.
+    ``V_t: (K, fan_in_t, r_t)``.
     """
 
     def __init__(self, gram: Tensor, damping: float = 1e-3):
@@ -69,9 +70,11 @@ class FactorMetric(Metric):
     def solve(self, params: Sequence[Tensor], grads: Sequence[Tensor | None]) -> list[Tensor | None]:
         natural: list[Tensor | None] = []
         for j in range(0, len(params), 2):
-            u, v = params[j], params[j + 1]
-            natural.append(None if grads[j] is None else self._solve(grads[j], v, j))
-            natural.append(None if grads[j + 1] is None else self._solve(grads[j + 1], u, j + 1))
+            a_v, a_u = self.block(params[j + 1]), self.block(params[j])
+            size, _, rank = params[j].shape
+            damping = self.damping * (a_u.trace() + a_v.trace()) / (2 * size * rank)
+            natural.append(None if grads[j] is None else self._solve(grads[j], a_v, damping, j))
+            natural.append(None if grads[j + 1] is None else self._solve(grads[j + 1], a_u, damping, j + 1))
         return natural
 
     def block(self, other: Tensor) -> Tensor:
@@ -81,15 +84,12 @@ class FactorMetric(Metric):
         products = torch.einsum("kia,lib->kalb", f, f)
         return (self.gram.to(f)[:, None, :, None] * products).reshape(size * rank, size * rank)
 
-    def _solve(self, grad: Tensor, other: Tensor, index: int) -> Tensor:
+    def _solve(self, grad: Tensor, a: Tensor, damping: Tensor, index: int) -> Tensor:
         """``∇ (A + λ I)⁻¹`` for ``∇: (K, n, r)`` arranged as ``(n, K r)``."""
         size, n, rank = grad.shape
-        a = self.block(other)
-        trace = a.diagonal().sum()
-        if trace == 0:
-            return grad
-        eye = torch.eye(size * rank, dtype=a.dtype, device=a.device)
-        a = a + (self.damping * trace / (size * rank)) * eye
+        if damping == 0 and a.diagonal().sum() == 0:
+            return grad  # both factors zero: so is the gradient
+        a = a + damping * torch.eye(size * rank, dtype=a.dtype, device=a.device)
         factor, info = torch.linalg.cholesky_ex(a)
         if info.item() != 0:
             raise SingularGramError(

@@ -1,7 +1,7 @@
-"""Weight space under a task metric (docs/concepts.md, paths): networks as functions of a flat weight vector,
-output divergences, task metrics (matrix-free), paths with pinned ends, geodesics, the
-mode-connectivity baseline, permutation alignment and evaluation along paths; functionally
-invariant paths for sparsification and continual learning."""
+"""Weight space under a task metric (docs/concepts.md, "Paths of networks that keep their function"):
+networks as functions of a flat weight vector, output divergences, task metrics (matrix-free), paths with
+pinned ends, geodesics, the mode-connectivity baseline, permutation alignment and evaluation along paths;
+functionally invariant paths for sparsification and continual learning."""
 
 from .alignment import MATCHINGS, activation_matching, align_hidden_units, solve_assignment, weight_matching
 from .batchnorm import has_batchnorm, recomputed_buffers, weight_function

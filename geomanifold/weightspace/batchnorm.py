@@ -1,5 +1,6 @@
-"""BatchNorm at arbitrary weights: batch statistics while moving along a path, and running
-statistics recomputed for one weight vector before evaluating it (docs/paths.md)."""
+"""BatchNorm at arbitrary weights: batch statistics while moving along a path, and running statistics
+recomputed for one weight vector before evaluating it (docs/concepts.md, "Paths of networks that keep their
+function")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Output divergences between two networks on the same inputs (docs/paths.md).
+"""Output divergences between two networks on the same inputs (docs/concepts.md, "Paths of networks that
+keep their function").
 
 Both approximate the task metric to second order: with ``a = f(x; w)``, ``b = f(x; w + dw)``,
 ``D(a, b) = dwᵀ G(w) dw + O(|dw|³)`` where ``G = mean_x J_xᵀ H_x J_x`` and

@@ -1,4 +1,5 @@
-"""What to measure along a path between two networks (docs/paths.md).
+"""What to measure along a path between two networks (docs/concepts.md, "Paths of networks that keep their
+function").
 
 At ``T`` evenly spaced ``t`` (default 61): loss and accuracy on each labelled set (BatchNorm
 statistics recomputed for every point), the loss barrier under both definitions, length and

@@ -1,6 +1,6 @@
-"""Functionally invariant paths: walks through weight space that keep a network's outputs on a
-reference set nearly fixed while making progress on a secondary objective (
-Raghavan & Thomson, arXiv 2106.02793 and Nature Machine Intelligence 2024).
+"""Functionally invariant paths: walks through weight space that keep a network's outputs on a reference
+set nearly fixed while making progress on a secondary objective (docs/concepts.md, "Paths of networks that
+keep their function"; Raghavan & Thomson, arXiv 2106.02793 and Nature Machine Intelligence 2024).
 
 From weights ``w`` with task metric ``G(w)`` (the pullback of the output metric on reference
 inputs) and a secondary objective ``L₂`` (distance to a pruned hyperplane, a new task's loss), the

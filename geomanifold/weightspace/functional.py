@@ -1,10 +1,11 @@
 """A network as a function of one flat weight vector ``w ∈ R^D``.
 
-Paths, metrics and geodesics in weight space (docs/paths.md) act on flat vectors. The layout is
-the order of ``model.named_parameters()``, each tensor flattened; buffers (BatchNorm running
-statistics) are not part of ``w``. :func:`call_with_vector` runs the model with its parameters
-replaced by views of ``w`` (``torch.func.functional_call``), so outputs are differentiable in
-``w`` and the call works under ``torch.func.jvp`` / ``torch.func.vjp``.
+Paths, metrics and geodesics in weight space (docs/concepts.md, "Paths of networks that keep their
+function") act on flat vectors. The layout is the order of ``model.named_parameters()``, each tensor
+flattened; buffers (BatchNorm running statistics) are not part of ``w``. :func:`call_with_vector`
+runs the model with its parameters replaced by views of ``w`` (``torch.func.functional_call``), so
+outputs are differentiable in ``w`` and the call works under ``torch.func.jvp`` /
+``torch.func.vjp``.
 """
 
 from __future__ import annotations

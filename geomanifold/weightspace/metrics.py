@@ -1,4 +1,5 @@
-"""Task metrics on weight space, matrix-free (Raghavan & Thomson, arXiv 2106.02793).
+"""Task metrics on weight space, matrix-free (docs/concepts.md, "Paths of networks that keep their
+function").
 
 At weights ``w: (D,)`` and inputs ``x: (N, *F)`` with outputs ``z_x = f(x; w) ∈ R^C``:
 

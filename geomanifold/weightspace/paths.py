@@ -1,4 +1,5 @@
-"""Paths between two networks: curves in weight space with pinned ends (docs/paths.md).
+"""Paths between two networks: curves in weight space with pinned ends (docs/concepts.md, "Paths of
+networks that keep their function").
 
 A path is a 1-D linear-basis manifold ``γ(t) = Σ_k φ_k(t) P_k``, ``t ∈ [0, 1]``, over a clamped
 basis (``φ_0(0) = 1``, ``φ_{K-1}(1) = 1``), with ``P_0 = A`` and ``P_{K-1} = B`` fixed and the

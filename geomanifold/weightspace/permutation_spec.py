@@ -155,7 +155,7 @@ def permute_axis(tensor: Tensor, axis: int, outer: int, perm: Tensor) -> Tensor:
     return split.index_select(axis + 1, perm.to(tensor.device)).reshape(shape)
 
 
-def permuted_state(
+def _permuted_state(
     state: Mapping[str, Tensor], spec: PermutationSpec, perms: Mapping[str, Tensor], skip: str | None = None
 ) -> dict[str, Tensor]:
     """The tensors of ``spec`` from ``state`` with every permutation but ``skip`` applied."""
@@ -260,7 +260,7 @@ def permute_model(
             raise SpecError(f"perms[{perm!r}] must be a permutation of {n} units, got {p!r}")
     permuted = copy.deepcopy(model)
     state = model.state_dict()
-    new = permuted_state(state, spec, perms)
+    new = _permuted_state(state, spec, perms)
     with torch.no_grad():
         target = permuted.state_dict()
         for name, tensor in new.items():
