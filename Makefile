@@ -26,7 +26,8 @@ bench: venv
 	$(BIN)/python benchmarks/bench_geometry.py
 
 # The documentation site: docs requirements into .venv once (stamp), the tutorials executed at
-# their small size into docs/tutorials/, then mkdocs with warnings as errors into site/.
+# their small size into docs/tutorials/, then mkdocs with warnings as errors into site/, then
+# every internal link and anchor of the built pages checked (rendered notebooks included).
 DOCS_STAMP := $(VENV)/.docs-requirements
 
 $(DOCS_STAMP): requirements/docs.txt $(BIN)/geomanifold
@@ -37,6 +38,7 @@ $(DOCS_STAMP): requirements/docs.txt $(BIN)/geomanifold
 docs: $(DOCS_STAMP)
 	$(BIN)/python tutorials/build.py --jobs 2
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	$(BIN)/python .ci/check_site.py site
 
 clean:
 	rm -rf $(VENV) build *.egg-info

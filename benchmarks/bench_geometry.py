@@ -1,4 +1,4 @@
-"""Benchmark of the geometry core (DESIGN.md §2). Prints tables of timings and ratios; never asserts.
+"""Benchmark of the geometry core. Prints tables of timings and ratios; never asserts.
 
 1. Curvature field of a 2-D linear-basis manifold ``phi(s) = Σ_k φ_k(s) P_k`` (tensor torus basis
    ``TensorProduct(Fourier(1), Fourier(1))``, K = 9, random float64 control points ``P: (9, D)``)

@@ -58,10 +58,15 @@ def median_times(
 BATCH = 256
 
 
-def step_benchmark_setup(description: str, repeats: int) -> tuple[argparse.Namespace, dict, Tensor, Tensor]:
-    """Parse ``--repeats/--threads/--clock``, set threads and seed; return the arguments (with
-    ``args.timer`` the chosen clock), the line/circle/torus bases and a random batch ``(x, y)``."""
+def step_benchmark_setup(
+    description: str, repeats: int, options: Callable[[argparse.ArgumentParser], None] | None = None
+) -> tuple[argparse.Namespace, dict, Tensor, Tensor]:
+    """Parse ``--repeats/--threads/--clock`` (and what ``options`` adds), set threads and seed;
+    return the arguments (with ``args.timer`` the chosen clock), the line/circle/torus bases and a
+    random batch ``(x, y)``."""
     parser = argparse.ArgumentParser(description=description)
+    if options is not None:
+        options(parser)
     parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")

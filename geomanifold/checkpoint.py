@@ -128,17 +128,23 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
         the dict described in this module's docstring.
 
     Raises:
-        CheckpointError: naming ``path`` when it is missing, not a checkpoint (including a file
+        CheckpointError: naming ``path`` when it is missing, a folder, not a checkpoint (including a file
             holding objects other than tensors and plain values), or of another format version.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {str(path)!r} is a folder; expected a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError ...
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"checkpoint {str(path)!r} is not a readable checkpoint: {first}") from None
+        text = str(error).strip()
+        first = text.splitlines()[0].split(". ")[0].rstrip(".")[:120] if text else type(error).__name__
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is not a readable checkpoint ({first}); expected a file written by "
+            "save_checkpoint or `geomanifold train`"
+        ) from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"checkpoint {str(path)!r} is not a geomanifold checkpoint")
     if payload["format_version"] != FORMAT_VERSION:

@@ -5,6 +5,7 @@ figures go through :func:`geomanifold.plotting.save_png`, which uses the same wr
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
 import math
@@ -17,15 +18,69 @@ from typing import IO, Any
 __all__ = ["atomic_write", "write_csv", "write_json"]
 
 
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it: POSIX has no read-only call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _temporary_prefix(path: Path) -> str:
+    """``.{name}.`` : the start of every temporary file :func:`atomic_write` makes for ``path``;
+    the writer's process id follows, then a random part and ``.tmp``."""
+    return f".{path.name}."
+
+
+def _remove_orphans(path: Path) -> None:
+    """Remove the temporary files of earlier writes of ``path`` whose process is gone (a run killed
+    while writing, e.g. by SIGKILL, which no handler sees)."""
+    prefix = _temporary_prefix(path)
+    for candidate in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = candidate.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            candidate.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
     """Call ``write(handle)`` on a temporary file next to ``path``, fsync it, and rename it to
-    ``path`` (atomic on POSIX and Windows). On any error the temporary file is removed and an
-    existing ``path`` is left untouched. Parent folders are created. Returns ``Path(path)``."""
+    ``path`` (atomic on POSIX and Windows). On any error, Ctrl-C included, the temporary file is
+    removed and an existing ``path`` is left untouched; the temporary files of writes killed
+    outright (``.{name}.{pid}.*.tmp`` of a process that is gone) are removed by the next write of
+    ``path``. The file gets the usual permissions, ``0o666`` less the umask. Parent folders are
+    created. Returns ``Path(path)``.
+
+    Raises:
+        IsADirectoryError: ``path`` is a folder.
+        NotADirectoryError: a parent of ``path`` is a file.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a folder; expected a file path")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"{str(parent)!r} is a file; cannot create {str(path)!r} inside it")
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_orphans(path)
+    prefix = f"{_temporary_prefix(path)}{os.getpid()}."
+    handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
+            if hasattr(os, "fchmod"):
+                os.fchmod(stream.fileno(), 0o666 & ~_umask())
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())

@@ -4,8 +4,10 @@ A *multi-index* is a sorted tuple of coordinate indices, e.g. ``(0, 1)`` for ``�
 :func:`multi_indices` fixes the order used everywhere in the package:
 ``()`` first, then the first derivatives ``(0,), …, (m-1,)``, then ``(i, j)`` with ``i <= j``, …
 
-Derivatives are nested ``torch.func.jvp`` calls (DESIGN.md §2): no Jacobian of size ``D × m``
-is ever formed by reverse mode, so no terms are lost and the cost is a few forward passes.
+Derivatives are nested ``torch.func.jvp`` calls (docs/concepts.md, "Computing it without
+D × D matrices"): one forward pass per chart direction, batched over points, and no ``D × m``
+Jacobian. Nested reverse mode gives the same derivatives but costs a reverse pass per output
+coordinate and per point; the gain is cost, not correctness.
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
 """Bad input across the public entry points: each gets a one-line ``ValueError``/``TypeError``
-(or a subclass) naming the argument and what would be valid. Backs the rows of docs/errors.md
-that no module's own tests cover."""
+(or a subclass) naming the argument and what would be valid. Runs the catalogue of
+docs/errors.md (tests/error_catalogue.py) against the code, checks the documented error classes,
+and backs the rows that no module's own tests cover."""
 
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 import torch
+from error_catalogue import CASES, DOC, class_name, documented, expected_text, normalised, observe_all, row
 from torch import nn
 
 import geomanifold as gm
@@ -87,7 +90,8 @@ def test_training_rejects_empty_and_mismatched_data():
     one_line(ValueError, "x is empty", fit, model, empty_x, empty_y, optimizer, epochs=1,
              generator=torch.Generator(), progress=False)
     one_line(ValueError, "x is empty", evaluate, model, empty_x, empty_y)
-    one_line(ValueError, "x is empty", apply_context, empty_x, lambda x, g: (x, torch.zeros(len(x), 1)))
+    one_line(ValueError, "x must be a non-empty batch", apply_context, empty_x,
+             lambda x, g: (x, torch.zeros(len(x), 1)))
     lengths = "x and y must have the same length, got 4 and 3"
     one_line(ValueError, lengths, train_epoch, model, x, y[:3], optimizer)
     one_line(ValueError, lengths, evaluate, model, x, y[:3])
@@ -208,9 +212,61 @@ def test_checkpoint_options_defaults(tmp_path):
 def test_cli_missing_data_directory_is_a_one_line_error(tmp_path, capsys):
     out = str(tmp_path / "out")
     nowhere = str(tmp_path / "nowhere")
-    assert main(["condition", "--out", out, "--data", "mnist", "--data-dir", nowhere, "--no-progress"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith(f"geomanifold condition: error: data directory not found: {nowhere}")
-    assert err.count("\n") == 1
+    assert main(["condition", "--out", out, "--data", "mnist", "--data-dir", nowhere, "--no-progress"]) == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    expected = f"argument --data-dir: {nowhere!r} does not exist; expected an existing folder"
+    assert last == f"geomanifold condition: error: {expected}"
     assert main(["condition", "--out", out, "--data", "mnist", "--no-progress"]) == 1
     assert "--data mnist needs --data-dir DIR" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the catalogue
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory):
+    """Every case of the catalogue, run once, each in its own empty working folder."""
+    return observe_all(tmp_path_factory.mktemp("catalogue"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_catalogue(case, observed):
+    """The case fails as documented: the class (or exit status), one line naming the argument or
+    option, and the very row of docs/errors.md."""
+    kind, message = observed[case.id]
+    assert kind == expected_text(case), message
+    assert "\n" not in message and message
+    assert case.names in message
+    assert normalised(row(case, (kind, message))) in normalised(documented()), (
+        "docs/errors.md is out of date: run python -m tests.error_catalogue"
+    )
+
+
+def test_catalogue_covers_at_least_100_cases_and_the_doc_lists_exactly_them():
+    ids = [case.id for case in CASES]
+    assert len(ids) == len(set(ids)) >= 100
+    assert re.findall(r"^\| `([\w-]+)` \|", documented(), re.M) == ids
+    assert sum(isinstance(case.expect, int) for case in CASES) >= 40  # command lines
+    assert all(case.expect != 0 for case in CASES)
+
+
+def test_error_classes_are_as_documented():
+    """Every row of the class table of docs/errors.md names a real class and its real base."""
+    text = DOC.read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([\w.]+)` \| (?:`([\w.]+)`)? \|", text, re.M)
+    assert len(rows) >= 10
+    for name, base in rows:
+        cls = _resolve(name)
+        assert class_name(cls) == name
+        if base:
+            assert cls.__mro__[1] is _resolve(base), f"{name} is a {cls.__mro__[1].__name__}, not a {base}"
+        else:
+            assert cls.__module__ == "builtins"
+
+
+def _resolve(name: str) -> type:
+    import builtins
+    import importlib
+
+    if "." not in name:
+        return getattr(builtins, name)
+    module, _, attribute = name.rpartition(".")
+    return getattr(importlib.import_module(module), attribute)

@@ -1,4 +1,4 @@
-"""Tests for geomanifold.bases: values, derivatives, Gram matrices, errors (DESIGN.md §3)."""
+"""Tests for geomanifold.bases: values, derivatives, Gram matrices, errors."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from geomanifold.checkpoint import (
     load_into,
     save_checkpoint,
 )
-from geomanifold.io import atomic_write
+from geomanifold.io import atomic_write, write_json
 
 
 def mlp(hidden: int = 8, layers: int = 2) -> nn.Module:
@@ -265,6 +265,7 @@ def test_malicious_pickle_is_refused_without_running_it(tmp_path):
     ("content", "message"),
     [
         (None, "does not exist"),
+        ("folder", "is a folder; expected a checkpoint file"),
         (b"not a checkpoint at all", "is not a readable checkpoint"),
         ({"weights": torch.zeros(2)}, "is not a geomanifold checkpoint"),
         ({"format_version": 99}, "has format version 99; this geomanifold reads version 1"),
@@ -272,7 +273,9 @@ def test_malicious_pickle_is_refused_without_running_it(tmp_path):
 )
 def test_bad_files_are_named(tmp_path, content, message):
     path = tmp_path / "bad.pt"
-    if isinstance(content, bytes):
+    if content == "folder":
+        path.mkdir()
+    elif isinstance(content, bytes):
         path.write_bytes(content)
     elif content is not None:
         torch.save(content, path)
@@ -288,3 +291,43 @@ def test_describe_basis_is_json_like_and_tells_bases_apart():
     assert len({json.dumps(d, sort_keys=True) for d in descriptions}) == len(bases)
     assert describe_basis(Fourier(2)) == describe_basis(Fourier(2))
     assert [len(d["values"][0]) for d in descriptions] == [b.size for b in bases]
+
+
+# ------------------------------------------------------------------------------ result files
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_respect_the_umask(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        write_json(tmp_path / "result.json", {"a": 1})
+        save_checkpoint(tmp_path / "model.pt", mlp())
+    finally:
+        os.umask(previous)
+    for name in ("result.json", "model.pt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
+
+
+def test_orphaned_temporary_files_are_removed_by_the_next_write(tmp_path):
+    """A write killed outright (SIGKILL) leaves ``.{name}.{pid}.*.tmp``; the next write of the same
+    file removes it when that process is gone, and leaves a live writer's file alone."""
+    gone = 2**31 - 2  # above any pid_max: no such process
+    orphan = tmp_path / f".result.json.{gone}.x1y2.tmp"
+    live = tmp_path / f".result.json.{os.getpid()}.a1b2.tmp"  # a write in progress in this process
+    other = tmp_path / f".other.json.{gone}.c3d4.tmp"  # another file's: not this write's business
+    for path in (orphan, live, other):
+        path.write_bytes(b"x" * 100)
+    write_json(tmp_path / "result.json", {"a": 1})
+    assert files_in(tmp_path) == sorted(["result.json", live.name, other.name])
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda p: (p / "out.json").mkdir(), IsADirectoryError, "out.json' is a folder; expected a file"),
+        (lambda p: (p / "f").write_text(""), NotADirectoryError, "'.*f' is a file; cannot create"),
+    ],
+)
+def test_atomic_write_tells_files_and_folders_apart(tmp_path, make, error, message):
+    make(tmp_path)
+    target = tmp_path / "out.json" if error is IsADirectoryError else tmp_path / "f" / "out.json"
+    with pytest.raises(error, match=message):
+        write_json(target, {})

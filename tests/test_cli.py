@@ -123,3 +123,57 @@ def test_split_at_wraps_cuts_at_the_seam():
     assert pieces[0][-1, 0] == pytest.approx(2 * math.pi)
     assert pieces[1][0, 0] == pytest.approx(0.0)
     assert pieces[0][-1, 1] == pytest.approx(pieces[1][0, 1])
+
+
+def test_ctrl_c_is_one_line_and_the_run_resumes(tmp_path, monkeypatch, capsys):
+    """Ctrl-C at step 5 of ``train`` (checkpoints every 2 steps): one line with the step, the last
+    checkpoint and --resume, exit status 130; --resume then finishes the run."""
+    import torch.nn.functional as F
+
+    import geomanifold.experiments.networks as networks
+
+    real_fit = networks.fit
+    calls = [0]
+
+    def interrupting_loss(logits, y):
+        calls[0] += 1
+        if calls[0] == 5:
+            raise KeyboardInterrupt
+        return F.cross_entropy(logits, y)
+
+    monkeypatch.setattr(networks, "fit", lambda *a, **k: real_fit(*a, **k, loss_fn=interrupting_loss))
+    out = tmp_path / "run"
+    argv = ["train", "--data", "digits", "--width", "8", "--epochs", "1", "--checkpoint-every", "2",
+            "--no-progress", "--out", str(out)]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err == (
+        f"geomanifold train: interrupted at step 4; last checkpoint {str(out / 'model.pt')!r} (step 4); "
+        "rerun with --resume (and the same options) to continue\n"
+    )
+    assert not (out / "train_summary.json").exists()  # no result written as if the run were complete
+    monkeypatch.undo()
+    assert main([*argv, "--resume"]) == 0
+    assert json.loads((out / "train_summary.json").read_text())["epochs"] == 1
+
+
+def test_summaries_over_one_seed_say_so_instead_of_nan(tmp_path, capsys):
+    """sparsify/continual print ``mean ± h`` over seeds, ``mean (1 seed)`` for one, never ``± nan``."""
+    import argparse
+
+    from geomanifold.commands.walks import run_walk
+    from geomanifold.summary import format_mean_interval, mean_interval, summarise_over_seeds
+
+    assert format_mean_interval(*mean_interval([0.5])) == "0.5000 (1 seed)"
+    mean, half = mean_interval([0.5, 0.7])
+    assert format_mean_interval(mean, half) == f"0.6000 ± {half:.4f}" and half > 0
+    assert format_mean_interval(*mean_interval([])) == "n/a"
+
+    def one_seed_run(out, settings, seeds, device, progress):
+        rows = [{"sparsity": 0.5, "method": "FIP", "test_accuracy": 0.91, "seed": s} for s in seeds]
+        return {"summary": summarise_over_seeds(rows, ("sparsity", "method"), ("test_accuracy",))}
+
+    args = argparse.Namespace(out=tmp_path, seeds=[0], no_progress=True, device="cpu", threads=None)
+    assert run_walk(args, one_seed_run, None, ("sparsity", "method"), ("test_accuracy",)) == 0
+    out = capsys.readouterr().out
+    assert "0.9100 (1 seed)" in out and "nan" not in out

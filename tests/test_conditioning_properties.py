@@ -1,6 +1,6 @@
 """Property tests (hypothesis) of the bases and the conditioning layers over random layer shapes,
 random bases (line, Fourier, open/periodic B-splines, Bernstein, tensor products, sums) and random
-contexts (DESIGN.md §3).
+contexts (docs/conditioning.md).
 
 The references are independent computations in float64: explicit per-example weights
 ``W(s_i) = Σ_k φ_k(s_i) P_k`` run through ``torch.func.functional_call``, the plain network, and
@@ -20,6 +20,7 @@ from torch.func import functional_call
 from geomanifold import NaturalGradientSGD, WeightManifold
 from geomanifold.bases import Bernstein, BSpline, Fourier, Line, Sum, TensorProduct
 from geomanifold.chart import Periodic
+from geomanifold.conditioning import StackedKernelLayer
 
 F64 = torch.float64
 PROPERTIES = settings(max_examples=12, deadline=None)
@@ -109,7 +110,10 @@ def test_decomposed_forward_equals_explicit_per_example_weights(data, layer_shap
     layer, shape = layer_shape
     generator = torch.Generator().manual_seed(seed)
     layer = layer.double()
-    wm = WeightManifold(layer, basis, init="independent", noise=0.5, generator=generator)
+    strategy = data.draw(st.sampled_from(StackedKernelLayer.STRATEGIES))
+    wm = WeightManifold(
+        layer, basis, init="independent", noise=0.5, generator=generator, batch_dim=0, strategy=strategy
+    )
     x = torch.randn(batch, *shape, generator=generator, dtype=F64)
     s = contexts(data.draw, basis, batch)
     torch.testing.assert_close(wm(x, s), explicit_outputs(wm, layer, x, s), rtol=0, atol=1e-10)
@@ -123,7 +127,7 @@ def test_copy_init_is_the_plain_network_at_every_context(data, layer_shape, basi
     layer, shape = layer_shape
     generator = torch.Generator().manual_seed(seed)
     layer = layer.double()
-    wm = WeightManifold(layer, basis)  # init="copy"
+    wm = WeightManifold(layer, basis, batch_dim=0)  # init="copy"
     x = torch.randn(3, *shape, generator=generator, dtype=F64)
     torch.testing.assert_close(wm(x, contexts(data.draw, basis, 3)), layer(x), rtol=0, atol=1e-10)
 

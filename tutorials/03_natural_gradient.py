@@ -14,12 +14,12 @@
 # %% [markdown]
 # # 3. Natural-gradient steps on a weight manifold
 #
-# A weight manifold `W(s) = Σ_k φ_k(s) P_k` is trained through its control points `P_k`. A plain
-# gradient step moves each control point by its own gradient. But the control points are only
-# coordinates: what matters is how far the *family of networks* `W(s)` moves. The
-# volume-constrained step (Benjamin et al. 2025) bounds `∫ ||ΔW(s)||² ds` instead, which turns the
-# step into a natural-gradient step: mix the `K` control-point gradients of every weight with the
-# inverse of the basis Gram matrix `G = ∫ φ φᵀ ds`.
+# A weight manifold $W(s) = \sum_k \phi_k(s)\, P_k$ is trained through its control points $P_k$.
+# A plain gradient step moves each control point by its own gradient. But the control points are
+# only coordinates: what matters is how far the *family of networks* $W(s)$ moves. The
+# volume-constrained step (Benjamin et al. 2025) bounds $\int \lVert \Delta W(s) \rVert^2 ds$
+# instead, which turns the step into a natural-gradient step: mix the $K$ control-point gradients
+# of every weight with the inverse of the basis Gram matrix $G = \int \phi\, \phi^\top ds$.
 #
 # This tutorial shows the difference on one step, then trains the same circle of networks on
 # rotated digits with plain SGD, the natural-gradient SGD and Adam of geomanifold, and geoopt's
@@ -51,12 +51,13 @@ print(data)
 # %% [markdown]
 # ## One step, two ways
 #
-# Take a line of linear classifiers `W(s) = (1 − s) P₁ + s P₂` on the 8×8 digits and a gradient
-# that comes only from the network at `s = 0` (a batch evaluated at that end). Plain SGD changes
-# `P₁` alone, so the line pivots about its other end. The natural-gradient step mixes the two
-# gradients with `G⁻¹ = [[4, −2], [−2, 4]]`: `ΔP₁ = −4ηg`, `ΔP₂ = +2ηg`. The line pivots about
-# `s = 2/3`. Of all steps that move the family by the same `∫ ||ΔW(s)||² ds`, it is the one that
-# decreases the loss most (to first order by a factor `2/√3` more than the plain step here).
+# Take a line of linear classifiers $W(s) = (1 - s)\, P_1 + s\, P_2$ on the 8×8 digits and a
+# gradient $g$ that comes only from the network at $s = 0$ (a batch evaluated at that end). Plain
+# SGD changes $P_1$ alone, so the line pivots about its other end. The natural-gradient step mixes
+# the two gradients with $G^{-1} = \begin{pmatrix} 4 & -2 \\ -2 & 4 \end{pmatrix}$:
+# $\Delta P_1 = -4\eta g$, $\Delta P_2 = +2\eta g$. The line pivots about $s = 2/3$. Of all steps
+# that move the family by the same $\int \lVert \Delta W(s) \rVert^2 ds$, it is the one that
+# decreases the loss most (to first order by a factor $2/\sqrt{3}$ more than the plain step here).
 
 # %%
 x, y = data.x_train[:256], data.y_train[:256]
@@ -116,16 +117,17 @@ plt.show()
 # %% [markdown]
 # ## Training a circle of networks on rotated digits
 #
-# Each training example gets a random angle `2πs`, its image is rotated by it, and the network is
-# `W(s)` on the circle `Fourier(1)`: `φ(s) = (1, cos 2πs, sin 2πs)`, `G = diag(1, ½, ½)`. We
+# Each training example gets a random angle $2\pi s$, its image is rotated by it, and the network
+# is $W(s)$ on the circle `Fourier(1)`: $\phi(s) = (1, \cos 2\pi s, \sin 2\pi s)$,
+# $G = \operatorname{diag}(1, \tfrac12, \tfrac12)$. We
 # train the same initial manifold five ways with the same learning rate:
 #
 # * `torch.optim.SGD` on the control points (no mixing),
-# * `gm.NaturalGradientSGD` (control-point gradients mixed by `G⁻¹`),
+# * `gm.NaturalGradientSGD` (control-point gradients mixed by $G^{-1}$),
 # * `geoopt.optim.RiemannianSGD` on the control points turned into `geoopt.ManifoldParameter`s
 #   of a `ControlPointManifold` (the same step, through geoopt),
 # * `gm.NaturalGradientAdam` and `geoopt.optim.RiemannianAdam` (Adam whose second moment is
-#   taken in the `G`-norm, so the mixing survives).
+#   taken in the $G$-norm, so the mixing survives).
 
 
 # %%
@@ -224,8 +226,8 @@ plt.show()
 # ## Where the circle went
 #
 # The trained control points define a closed curve in weight space. Its geometry is that of a
-# `LinearBasisManifold` with the same basis, computed from the `3 × 3` Gram matrix of the control
-# points: the speed `|dW/ds|` says where along the circle the networks change fastest.
+# `LinearBasisManifold` with the same basis, computed from the $3 \times 3$ Gram matrix of the control
+# points: the speed $\lVert dW/ds \rVert$ says where along the circle the networks change fastest.
 
 # %%
 s_fine = torch.linspace(0, 1, 200, dtype=torch.float64)[:, None]

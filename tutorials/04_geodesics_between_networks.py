@@ -21,7 +21,7 @@
 # * a quadratic **Bézier curve** trained on the mean loss along it (the mode-connectivity recipe),
 # * a **geodesic** under the task metric: the path along which the network's outputs change least
 #   (a cubic B-spline with 10 control points whose discrete energy
-#   `n Σ 2·KL(f(x; w_i) || f(x; w_{i+1}))` is minimised),
+#   $n \sum_i 2\, \mathrm{KL}\big(f(x; w_i) \,\Vert\, f(x; w_{i+1})\big)$ is minimised),
 #
 # measuring the loss, the speed in function space and in weight space, and the curvature along
 # each. Then we walk a **functionally invariant path** from one network toward a sparse one.

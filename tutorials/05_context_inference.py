@@ -14,12 +14,14 @@
 # %% [markdown]
 # # 5. Inferring the context of an unlabeled batch
 #
-# A network conditioned on a weight manifold needs its context `s` at test time. When a batch
+# A network conditioned on a weight manifold needs its context $s$ at test time. When a batch
 # arrives from one unknown context (all images rotated by the same unknown angle, say) the
-# manifold itself can tell: the network `W(s)` is confident where `s` matches the data. The
-# estimate `ŝ` is the context of least mean prediction entropy,
+# manifold itself can tell: the network $W(s)$ is confident where $s$ matches the data. The
+# estimate $\hat s$ is the context of least mean prediction entropy,
 #
-# `ŝ = argmin_s H(s)`, `H(s) = mean_i −Σ_c p_c(x_i; s) log p_c(x_i; s)`,
+# $$
+# \hat s = \arg\min_s H(s), \qquad H(s) = -\frac{1}{N} \sum_i \sum_c p_c(x_i; s) \log p_c(x_i; s),
+# $$
 #
 # found by `geomanifold.conditioning.inference.infer_context` with a grid search over the chart and
 # a golden-section refinement. No labels are used. `GEOMANIFOLD_TUTORIAL_SMALL=1` trains for fewer
@@ -64,7 +66,7 @@ wm.eval()
 # %% [markdown]
 # ## The entropy landscape of one batch
 #
-# Take 32 test images, rotate all of them by the same angle, and evaluate `H(s)` around the whole
+# Take 32 test images, rotate all of them by the same angle, and evaluate $H(s)$ around the whole
 # circle. The deepest minimum sits near the true angle; angles at which some rotated digits look
 # like other upright digits (a 6 and a 9, a 0 or a 1 after half a turn) leave shallower dips.
 
@@ -94,8 +96,8 @@ plt.show()
 # ## How well, with how many images?
 #
 # Many batches at once (`infer_context` takes `N` batches and returns `N` estimates), each from
-# its own random angle, for several batch sizes. The error is the circular distance between `ŝ`
-# and the true `s`, in degrees.
+# its own random angle, for several batch sizes. The error is the circular distance between
+# $\hat s$ and the true $s$, in degrees.
 
 # %%
 trials = 40 if SMALL else 200
@@ -131,8 +133,8 @@ plt.show()
 # %% [markdown]
 # ## Classifying with the inferred context
 #
-# The point of inferring `s` is to use it: classify each batch with `W(ŝ)` and compare with the
-# true context (an oracle) and with a fixed guess `s = 0`.
+# The point of inferring $s$ is to use it: classify each batch with $W(\hat s)$ and compare with the
+# true context (an oracle) and with a fixed guess $s = 0$.
 
 # %%
 size = 16

@@ -5,6 +5,10 @@ notebook, runs every cell in a fresh Python kernel and writes the executed noteb
 ``docs/tutorials/NN_name.ipynb``, which mkdocs-jupyter renders without running it again. Any cell
 that raises stops the build with a non-zero exit status.
 
+Links between tutorials are written ``[tutorial 2](02_name.ipynb)`` so that they work in Jupyter;
+mkdocs does not rewrite links inside notebooks, so the site's copies point at the rendered pages,
+``02_name.html`` (the site is built with ``.html`` page URLs).
+
 Usage::
 
     python tutorials/build.py                 # all tutorials, small size (as the docs build runs them)
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -28,6 +33,7 @@ from nbclient.exceptions import CellExecutionError
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SMALL_SWITCH = "GEOMANIFOLD_TUTORIAL_SMALL"
+NOTEBOOK_LINK = re.compile(r"\]\((\d\d_\w+)\.ipynb(#[\w-]+)?\)")
 
 
 def tutorials(prefixes: list[str]) -> list[Path]:
@@ -40,6 +46,13 @@ def tutorials(prefixes: list[str]) -> list[Path]:
     return chosen
 
 
+def link_rendered_pages(notebook: nbformat.NotebookNode) -> None:
+    """In place: markdown links ``](NN_name.ipynb)`` become ``](NN_name.html)``, the site's pages."""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = NOTEBOOK_LINK.sub(lambda m: f"]({m[1]}.html{m[2] or ''})", cell.source)
+
+
 def execute(script: Path, out: Path, timeout: int) -> float:
     """Convert ``script`` to a notebook, run it in a fresh kernel, write it to ``out``; seconds taken."""
     notebook = jupytext.read(script)
@@ -49,6 +62,7 @@ def execute(script: Path, out: Path, timeout: int) -> float:
         notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
     )
     client.execute()
+    link_rendered_pages(notebook)
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out)
     return time.perf_counter() - started

@@ -5,6 +5,9 @@
   name), ``a.b.C`` stays whole.
 * Several parameters documented on one line, ``a, b: description`` (as Napoleon allows), become
   one entry per name with the same description, so that each is matched to the signature.
+* An ``Example::`` header followed by an indented literal block (Napoleon's convention) becomes a
+  Google ``Examples:`` section holding a fenced Python block, so it renders as an example with
+  highlighted code instead of a paragraph ending in "::".
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import griffe
 ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|obj|exc):`(~?)([^`]+)`")
 PARAMETER_SECTION = re.compile(r"^(\s*)(Args|Arguments|Parameters|Other Parameters|Keyword Args):\s*$")
 SHARED_ENTRY = re.compile(r"^(\s+)([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)+):(.*)$")
+LITERAL_EXAMPLE = re.compile(r"^(\s*)Examples?::\s*$")
 
 
 def _as_code(match: re.Match) -> str:
@@ -55,9 +59,40 @@ def split_shared_parameters(text: str) -> str:
     return "\n".join(out)
 
 
+def fence_literal_examples(text: str) -> str:
+    """Rewrite ``Example::`` + indented block as ``Examples:`` + a fenced ``python`` block."""
+    lines = text.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        header = LITERAL_EXAMPLE.match(lines[i])
+        if header is None:
+            out.append(lines[i])
+            i += 1
+            continue
+        indent = len(header.group(1))
+        block = []
+        i += 1
+        while i < len(lines) and (not lines[i].strip() or _indent(lines[i]) > indent):
+            block.append(lines[i])
+            i += 1
+        while block and not block[-1].strip():
+            block.pop()
+        code = [line for line in block if line.strip()]
+        inner = " " * min((_indent(line) for line in code), default=indent + 4)
+        out.append(f"{header.group(1)}Examples:")
+        out.append(f"{inner}```python")
+        out.extend(line for line in block if line.strip() or out[-1] != f"{inner}```python")
+        out.append(f"{inner}```")
+        if i < len(lines):
+            out.append("")
+    return "\n".join(out)
+
+
 class DocstringConventions(griffe.Extension):
     """Apply both rewrites to every docstring before it is parsed."""
 
     def on_object(self, *, obj: griffe.Object, **kwargs) -> None:
         if obj.docstring is not None:
-            obj.docstring.value = split_shared_parameters(ROLE.sub(_as_code, obj.docstring.value))
+            text = ROLE.sub(_as_code, obj.docstring.value)
+            obj.docstring.value = fence_literal_examples(split_shared_parameters(text))

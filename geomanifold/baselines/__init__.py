@@ -1,4 +1,4 @@
-"""Baselines for context-conditioned networks (issue 3, "Baselines"), all called as
+"""Baselines for context-conditioned networks, all called as
 ``model(x, s)`` like :class:`~geomanifold.conditioning.WeightManifold`, with ``s: (m,)`` shared
 by the batch or ``(B, m)`` per example, and a ``param_groups()`` for the optimizer.
 
@@ -7,6 +7,7 @@ by the batch or ``(B, m)`` per example, and a ``param_groups()`` for the optimiz
   (channels for CNNs), or to every layer of an MLP.
 - :class:`FiLM`: per-example affine modulation of hidden activations.
 - :class:`SCN`: softmax mixture of ``D`` weight copies from a coefficient network.
+- :class:`HyperNetwork`: every weight generated from ``s`` by a generator MLP.
 - :class:`Specialists`: one network per discrete context value (upper bound).
 - :func:`parameter_matched_width`: the width that gives a baseline a target parameter count.
 """
@@ -15,6 +16,7 @@ from .concat import ConditionedMLP, InputConcat
 from .context import ContextModule, context_features, feature_count
 from .counting import count_parameters, parameter_matched_width
 from .film import FiLM, FiLMLayer
+from .hypernetwork import HyperNetwork
 from .mlp import layer_sizes, mlp
 from .scn import SCN
 from .specialists import Specialists
@@ -26,6 +28,7 @@ __all__ = [
     "ContextModule",
     "FiLM",
     "FiLMLayer",
+    "HyperNetwork",
     "InputConcat",
     "Specialists",
     "Unconditioned",

@@ -2,8 +2,10 @@
 
 The output ``h`` of each modulated layer (``nn.Linear``: last dim; ``nn.Conv1d/2d/3d``: dim 1)
 is modulated per example, ``h ← γ(s) ⊙ h + β(s)``, before the activation that follows it, with
-``[γ_l; β_l]_l = A f(s) + c`` one linear map of the context features ``f(s): (B, F)``. At init
-``A = 0``, ``γ = 1``, ``β = 0``: the model equals its backbone at every ``s``.
+``[γ_l; β_l]_l = A g(s) + c``: ``g(s) = f(s)`` the context features ``(B, F)`` (one linear map,
+the default), or ``g(s) = ReLU(L f(s) + d)`` a hidden layer of ``hidden`` units (an MLP
+generator, as in Perez et al.'s FiLM generator). At init ``A = 0``, ``γ = 1``, ``β = 0``: the
+model equals its backbone at every ``s``.
 
 As in :class:`~geomanifold.conditioning.WeightManifold`, each modulated module is swapped for a
 :class:`FiLMLayer` (``state_dict`` names gain a ``.layer`` segment) that reads the modulation of
@@ -60,13 +62,22 @@ class FiLM(ContextModule):
         periodic: one flag per context coordinate.
         modulate: qualified names of the ``nn.Linear`` / ``nn.Conv1d/2d/3d`` modules to modulate;
             default all of them except the last one in model order (the output layer).
+        hidden: units of the generator's hidden layer; ``None``: one linear map.
 
     Raises:
-        ValueError: an unknown or unsupported name, or nothing to modulate.
+        ValueError: an unknown or unsupported name, nothing to modulate, or ``hidden < 1``.
     """
 
-    def __init__(self, backbone: nn.Module, periodic: Sequence[bool], modulate: Sequence[str] | None = None):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        periodic: Sequence[bool],
+        modulate: Sequence[str] | None = None,
+        hidden: int | None = None,
+    ):
         super().__init__(periodic)
+        if hidden is not None and (not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1):
+            raise ValueError(f"hidden must be None or an int >= 1, got {hidden!r}")
         backbone = copy.deepcopy(backbone)
         eligible = [name for name, m in backbone.named_modules() if isinstance(m, _MODULATED)]
         names = eligible[:-1] if modulate is None else list(modulate)
@@ -86,10 +97,15 @@ class FiLM(ContextModule):
             setattr(backbone.get_submodule(parent), leaf, layer)
         self.backbone = backbone
         bias = torch.cat(bias)
-        self.modulation = nn.Linear(self.num_features, bias.numel())
+        inputs = self.num_features if hidden is None else hidden
+        output = nn.Linear(inputs, bias.numel())
         with torch.no_grad():
-            self.modulation.weight.zero_()
-            self.modulation.bias.copy_(bias)
+            output.weight.zero_()
+            output.bias.copy_(bias)
+        if hidden is None:
+            self.modulation = output
+        else:
+            self.modulation = nn.Sequential(nn.Linear(self.num_features, hidden), nn.ReLU(), output)
 
     def forward(self, x: Tensor, s) -> Tensor:
         with self._context.use(self.modulation(self.features(s, x))):

@@ -1,4 +1,4 @@
-"""Bases ``φ(s)`` of the context for linear-basis weight manifolds (DESIGN.md §3)."""
+"""Bases ``φ(s)`` of the context for linear-basis weight manifolds (docs/bases.md)."""
 
 from .basis import Basis, SingularGramError
 from .bspline import Bernstein, BSpline, Line

@@ -1,6 +1,6 @@
 """The basis contract: functions ``φ_k(s)`` of the context that mix K control points.
 
-A linear-basis manifold is ``phi(s) = Σ_k φ_k(s) P_k`` (DESIGN.md §3). A :class:`Basis` gives
+A linear-basis manifold is ``phi(s) = Σ_k φ_k(s) P_k`` (docs/concepts.md). A :class:`Basis` gives
 the values ``φ(s)`` and every mixed partial derivative, its Gram matrix ``G = ∫ φ φᵀ dμ``
 and mean ``∫ φ dμ`` under the **uniform probability measure** ``μ`` of its chart (for the unit
 charts used by the built-in bases this is plain ``ds`` on ``[0, 1]^m``), and ``G⁻¹``.
@@ -95,7 +95,8 @@ class Basis(ABC):
     def empirical_gram(self, s, ridge: float = 1e-3) -> Tensor:
         """``mean_i φ(s_i) φ(s_i)ᵀ + ridge · I`` over contexts ``s: (N, m)``, shape ``(K, K)``.
 
-        The consistent metric when training contexts are far from uniform (DESIGN.md §3).
+        The consistent metric when training contexts are far from uniform (the volume constraint under
+        the contexts' empirical distribution).
         """
         s = self.chart.validate(s, "s")
         if s.ndim != 2 or s.shape[0] == 0:

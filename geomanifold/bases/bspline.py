@@ -211,7 +211,7 @@ class Bernstein(BSpline):
 
 
 class Line(Bernstein):
-    """The line through two endpoints, ``φ(s) = (1 − s, s)`` (DESIGN.md §3).
+    """The line through two endpoints, ``φ(s) = (1 − s, s)`` (docs/bases.md).
 
     ``G = [[1/3, 1/6], [1/6, 1/3]]``, ``G⁻¹ = [[4, −2], [−2, 4]]``.
     """

@@ -1,7 +1,7 @@
 """Multi-dimensional contexts from 1-D (or lower-dimensional) bases: tensor products and sums.
 
 Each component basis acts on its own consecutive block of context coordinates, and the chart is
-the product of the component charts (DESIGN.md §3: "any product or sum of 1-D bases"). Under the
+the product of the component charts (docs/bases.md). Under the
 uniform probability measure the coordinates of different components are independent, which
 gives the closed-form Gram matrices below.
 """
@@ -56,7 +56,7 @@ class TensorProduct(_Combination):
 
     ``K = Π K_a``, ``m = Σ m_a <= 3``; ``G = G¹ ⊗ G² ⊗ ⋯``, mean ``= mean¹ ⊗ mean² ⊗ ⋯`` and
     ``G⁻¹ = (G¹)⁻¹ ⊗ (G²)⁻¹ ⊗ ⋯``. ``TensorProduct(Fourier(1), Fourier(1))`` is the 9-function
-    torus of DESIGN.md §3.
+    torus of docs/bases.md.
     """
 
     def __init__(self, *bases: Basis):
@@ -84,7 +84,7 @@ class Sum(_Combination):
     A partial derivative involving coordinates of another component is 0 for that component's
     block. Gram: diagonal blocks ``G_a``, off-diagonal blocks ``mean_a mean_bᵀ``.
     ``Sum(Fourier(1), Fourier(1, include_constant=False))`` is the 5-function additive torus of
-    DESIGN.md §3. ``G⁻¹`` is numeric (the blocks are coupled through the means).
+    docs/bases.md. ``G⁻¹`` is numeric (the blocks are coupled through the means).
     """
 
     def __init__(self, *bases: Basis):

@@ -1,4 +1,4 @@
-"""Trigonometric basis on the circle of period 1 (DESIGN.md §3, circle and higher Fourier order).
+"""Trigonometric basis on the circle of period 1 (docs/bases.md).
 
 ``φ(s) = (1, cos 2πs, sin 2πs, cos 4πs, sin 4πs, …, cos 2πns, sin 2πns)``, ``K = 2n + 1``
 (``2n`` without the constant). Every derivative is closed form:

@@ -1,21 +1,31 @@
-"""Options and set-up shared by the sub-commands: argument types, the run options every
-experiment command takes (``--out``, ``--seed``/``--seeds``, ``--device``, ``--threads``,
-``--no-progress``) and their validation."""
+"""Options and set-up shared by the sub-commands: argument types (each refuses a bad value with
+one line naming the option and what is valid), the run options every experiment command takes
+(``--out``, ``--seed``/``--seeds``, ``--device``, ``--threads``, ``--no-progress``), the checkpoint
+options, and the run set-up that checks them."""
 
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "add_checkpoint_options",
     "add_data_options",
     "add_run_options",
+    "check_out",
+    "check_resume",
+    "existing_file",
+    "existing_folder",
     "name_list",
+    "non_negative_float",
     "non_negative_int",
+    "positive_float",
     "positive_int",
     "resolve_device",
     "seed_list",
@@ -44,6 +54,47 @@ non_negative_int = _int_at_least(0, "an integer >= 0")
 non_negative_int.__doc__ = "argparse type: an integer ≥ 0."
 
 
+def _float_above(minimum: float, strict: bool, words: str):
+    """An argparse type accepting finite numbers ``> minimum`` (``>=`` unless ``strict``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_float = _float_above(0.0, True, "a finite number > 0")
+positive_float.__doc__ = "argparse type: a finite float > 0 (a learning rate, a length)."
+non_negative_float = _float_above(0.0, False, "a finite number >= 0")
+non_negative_float.__doc__ = "argparse type: a finite float ≥ 0 (a penalty weight)."
+
+
+def existing_file(text: str) -> Path:
+    """argparse type for an input file (a checkpoint): it must exist and not be a folder."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; expected a file, e.g. a model.pt")
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text!r} does not exist; expected an existing file")
+    return path
+
+
+def existing_folder(text: str) -> Path:
+    """argparse type for an input folder (``--data-dir``): it must exist and be a folder."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a file; expected a folder")
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text!r} does not exist; expected an existing folder")
+    return path
+
+
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """``--data`` (one of the embedded or local data sets) and ``--data-dir`` (the folder of a local
     one)."""
@@ -54,7 +105,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--data-dir",
-        type=Path,
+        type=existing_folder,
         default=None,
         metavar="DIR",
         help="local folder with the files of --data mnist, fashion or cifar10 (torchvision layout)",
@@ -132,9 +183,31 @@ def add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_resume(args: argparse.Namespace, checkpoint: Path) -> None:
+    """With ``--resume``, ``checkpoint`` (a file in ``--out``) must exist: a ``ValueError`` naming
+    both options otherwise."""
+    if args.resume and not checkpoint.is_file():
+        raise ValueError(
+            f"--resume: no checkpoint {str(checkpoint)!r} to continue from; "
+            "check --out, or run without --resume"
+        )
+
+
+def check_out(out: Path) -> None:
+    """``--out`` must be a folder or creatable as one: a ``ValueError`` naming it otherwise."""
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                what = "is a file" if folder == out else f"is inside {str(folder)!r}, which is a file"
+                raise ValueError(f"--out: {str(out)!r} {what}; expected a folder (created if missing)")
+            return
+
+
 def resolve_device(name: str) -> torch.device:
     """``torch.device(name)`` after checking that it exists here; a ``ValueError`` naming
     ``--device`` and the devices available otherwise."""
+    import torch
+
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -156,7 +229,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def setup_run(args: argparse.Namespace) -> torch.device:
-    """Apply ``--threads`` and return the checked ``--device``; creates ``--out``."""
+    """Check ``--out``, apply ``--threads`` and return the checked ``--device``; creates ``--out``."""
+    import torch
+
+    check_out(args.out)
     if getattr(args, "threads", None) is not None:
         torch.set_num_threads(args.threads)
     device = resolve_device(getattr(args, "device", "cpu"))

@@ -7,44 +7,19 @@ from pathlib import Path
 
 from ..experiments.methods import METHODS
 from .common import name_list
-from .conditioning_options import add_experiment_options, run_experiment
+from .conditioning_options import register_experiment, run_experiment, smoke_args
 
 __all__ = ["DEFAULT_METHODS", "DEFAULT_OUT", "SMOKE_ARGS", "register", "run"]
 
 NAME = "compare"
+HELP = "compare conditioning methods on one task and protocol"
 ORDER = 11
 DEFAULT_OUT = Path("results/compare")
 DEFAULT_METHODS = ("manifold", "manifold-adam", "unconditioned", "concat", "film", "scn", "specialists")
-SMOKE_ARGS = [
-    "--data",
-    "digits",
-    "--task",
-    "noise",
-    "--protocol",
-    "extrapolation",
-    "--epochs",
-    "1",
-    "--seeds",
-    "2",
-    "--methods",
-    "manifold,concat,unconditioned",
-    "--train-size",
-    "200",
-    "--test-size",
-    "64",
-    "--no-progress",
-    "--threads",
-    "1",
-]
+SMOKE_ARGS = smoke_args("digits", "noise", "extrapolation", 2, "--methods", "manifold,concat,unconditioned")
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        NAME,
-        help="compare conditioning methods on one task and protocol",
-        description="Train every method of --methods for every seed on a context task under a "
-        "protocol; writes results.json/csv, summary.csv, curves.csv and accuracy-vs-context plots.",
-    )
+def _add_methods(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--methods",
         type=name_list(METHODS, "methods"),
@@ -52,8 +27,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="LIST",
         help=f"comma-separated methods (default: {','.join(DEFAULT_METHODS)}); valid: {', '.join(METHODS)}",
     )
-    add_experiment_options(parser, DEFAULT_OUT)
-    parser.set_defaults(handler=run)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    register_experiment(
+        commands,
+        NAME,
+        HELP,
+        "Train every method of --methods for every seed on a context task under a protocol; writes "
+        "results.json/csv, summary.csv, paired.csv, curves.csv and accuracy-vs-context plots.",
+        DEFAULT_OUT,
+        _add_methods,
+        run,
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,44 +6,32 @@ import argparse
 from pathlib import Path
 
 from ..experiments.methods import METHODS
-from .conditioning_options import add_experiment_options, run_experiment
+from .conditioning_options import register_experiment, run_experiment, smoke_args
 
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "register", "run"]
 
 NAME = "condition"
+HELP = "train and evaluate one conditioning method (a weight manifold by default)"
 ORDER = 10
 DEFAULT_OUT = Path("results/condition")
-SMOKE_ARGS = [
-    "--data",
-    "digits",
-    "--task",
-    "rotation",
-    "--protocol",
-    "heldout",
-    "--epochs",
-    "1",
-    "--seeds",
-    "1",
-    "--train-size",
-    "200",
-    "--test-size",
-    "64",
-    "--no-progress",
-    "--threads",
-    "1",
-]
+SMOKE_ARGS = smoke_args("digits", "rotation", "heldout", 1)
+
+
+def _add_method(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", choices=METHODS, default="manifold", help="method (default: manifold)")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+    register_experiment(
+        commands,
         NAME,
-        help="train and evaluate one conditioning method (a weight manifold by default)",
-        description="Train one method on a context task (noise, rotation, ...) under a protocol and "
-        "evaluate it at every test context, with conditioning inference.",
+        HELP,
+        "Train one method on a context task (noise, rotation, ...) under a protocol and evaluate it "
+        "at every test context, with conditioning inference.",
+        DEFAULT_OUT,
+        _add_method,
+        run,
     )
-    parser.add_argument("--method", choices=METHODS, default="manifold", help="method (default: manifold)")
-    add_experiment_options(parser, DEFAULT_OUT)
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

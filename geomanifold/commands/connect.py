@@ -27,12 +27,13 @@ from ..experiments.networks import build_network
 from ..io import write_json
 from ..weightspace.divergence import DIVERGENCES
 from ..weightspace.functional import check_vector, parameter_vector
-from .common import add_run_options, name_list, positive_int, setup_run
+from .common import add_run_options, existing_file, name_list, positive_float, positive_int, setup_run
 from .train import add_network_options
 
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "load_endpoints", "register", "run"]
 
 NAME = "connect"
+HELP = "connect two trained networks by straight, Bézier and geodesic paths"
 ORDER = 31
 DEFAULT_OUT = Path("results/connect")
 SMOKE_ARGS = [
@@ -61,13 +62,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     defaults = ConnectOptions()
     parser = commands.add_parser(
         NAME,
-        help="connect two trained networks by straight, Bézier and geodesic paths",
+        help=HELP,
         description=__doc__,
     )
     parser.add_argument(
         "checkpoints",
         nargs="*",
-        type=Path,
+        type=existing_file,
         metavar="CHECKPOINT",
         help="two checkpoints written by `geomanifold train` (none: train both here)",
     )
@@ -108,7 +109,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--geodesic-lr",
-        type=float,
+        type=positive_float,
         default=defaults.geodesic_lr,
         help="first step of the geodesic solver, in segment lengths of the chord (default: 0.1)",
     )

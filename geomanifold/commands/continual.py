@@ -7,44 +7,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..experiments import continual
-from .common import add_run_options, name_list, positive_int, setup_run
-from .sparsify import add_walk_options
+from .common import add_run_options, name_list, positive_float, positive_int
+from .walks import add_walk_parser, run_walk, settings_from
 
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "register", "run"]
 
 NAME = "continual"
+HELP = "learn a second task along functionally invariant paths"
 ORDER = 33
 DEFAULT_OUT = Path("results/continual")
-SMOKE_ARGS = [
-    "--data",
-    "digits",
-    "--task-split",
-    "digits,rotation",
-    "--width",
-    "16",
-    "--epochs",
-    "1",
-    "--steps",
-    "4",
-    "--buffer-size",
-    "20",
-    "--record-every",
-    "2",
-    "--seeds",
-    "1",
-    "--threads",
-    "1",
-    "--no-progress",
-]
+SMOKE_ARGS = (
+    "--data digits --task-split digits,rotation --width 16 --epochs 1 --steps 4 --buffer-size 20 "
+    "--record-every 2 --seeds 1 --threads 1 --no-progress"
+).split()
 
 
 def register(commands: argparse._SubParsersAction) -> None:
+    from ..experiments import continual
+
     defaults = continual.ContinualSettings()
-    parser = commands.add_parser(
-        NAME, help="learn a second task along functionally invariant paths", description=__doc__
-    )
-    add_walk_options(parser, defaults)
+    parser = add_walk_parser(commands, NAME, HELP, __doc__, defaults)
     parser.add_argument(
         "--task-split",
         type=name_list(continual.TASK_SPLITS, "task splits"),
@@ -68,14 +50,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--step-length",
-        type=float,
+        type=positive_float,
         default=defaults.step_length,
         metavar="EPS",
         help=f"Euclidean length of every FIP step (default: {defaults.step_length})",
     )
     parser.add_argument(
         "--lr",
-        type=float,
+        type=positive_float,
         default=defaults.lr,
         help=f"Adam learning rate of the baselines (default: {defaults.lr})",
     )
@@ -84,28 +66,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    device = setup_run(args)
-    settings = continual.ContinualSettings(
-        data=args.data,
-        arch=args.arch,
-        width=args.width,
-        epochs=args.epochs,
-        task_splits=args.task_split,
-        rotation=args.rotation,
-        steps=args.steps,
-        buffer_size=args.buffer_size,
-        step_length=args.step_length,
-        penalty=args.penalty,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        record_every=args.record_every,
-    )
-    result = continual.run(args.out, settings, args.seeds, device, not args.no_progress)
-    print(f"{'split':<9} {'method':<12} {'task A before':>14} {'task A after':>13} {'task B':>8}")
-    for row in result["summary"]:
-        print(
-            f"{row['task_split']:<9} {row['method']:<12} {row['task_a_before_mean']:>14.4f} "
-            f"{row['task_a_accuracy_mean']:>13.4f} {row['task_b_accuracy_mean']:>8.4f}"
-        )
-    print(f"wrote {args.out}")
-    return 0
+    from ..experiments import continual
+
+    settings = settings_from(continual.ContinualSettings, args, task_splits=args.task_split)
+    fields = ("task_a_before", "task_a_accuracy", "task_b_accuracy")
+    return run_walk(args, continual.run, settings, ("task_split", "method"), fields)

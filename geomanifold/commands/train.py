@@ -7,14 +7,24 @@ import argparse
 import time
 from pathlib import Path
 
+from ..checkpoint import CheckpointError
 from ..experiments.datasets import load_data
 from ..experiments.networks import ARCHITECTURES, OPTIMIZERS, build_network, train_network
 from ..io import write_csv, write_json
-from .common import add_checkpoint_options, add_data_options, add_run_options, positive_int, setup_run
+from .common import (
+    add_checkpoint_options,
+    add_data_options,
+    add_run_options,
+    check_resume,
+    positive_float,
+    positive_int,
+    setup_run,
+)
 
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "add_network_options", "register", "run"]
 
 NAME = "train"
+HELP = "train a reference network and save a checkpoint"
 ORDER = 30
 DEFAULT_OUT = Path("results/train")
 CHECKPOINT = "model.pt"
@@ -40,7 +50,7 @@ def add_network_options(parser: argparse.ArgumentParser, epochs: int = 10) -> No
         metavar="N",
         help=f"training epochs (default: {epochs})",
     )
-    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default: 1e-3)")
     parser.add_argument(
         "--batch-size", type=positive_int, default=64, metavar="B", help="batch size (default: 64)"
     )
@@ -50,7 +60,7 @@ def add_network_options(parser: argparse.ArgumentParser, epochs: int = 10) -> No
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         NAME,
-        help="train a reference network and save a checkpoint",
+        help=HELP,
         description=f"Train a network on an embedded data set and save it as --out/{CHECKPOINT} with its "
         "data, architecture, width and seed in the checkpoint's metadata.",
     )
@@ -62,6 +72,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     device = setup_run(args)
+    check_resume(args, args.out / CHECKPOINT)
+    if (args.out / CHECKPOINT).is_dir():
+        raise ValueError(f"--out: {str(args.out / CHECKPOINT)!r} is a folder; the checkpoint file goes there")
     started = time.perf_counter()
     split = load_data(args.data, args.data_dir)
     model = build_network(args.arch, split, args.width, args.seed).to(device)
@@ -70,27 +83,34 @@ def run(args: argparse.Namespace) -> int:
         "arch": args.arch,
         "width": args.width,
         "seed": args.seed,
-        "epochs": args.epochs,
         "lr": args.lr,
         "batch_size": args.batch_size,
         "optimizer": args.optimizer,
     }
-    result = train_network(
-        model,
-        split,
-        args.epochs,
-        args.lr,
-        args.batch_size,
-        args.seed,
-        not args.no_progress,
-        args.optimizer,
-        checkpoint=args.out / CHECKPOINT,
-        checkpoint_every=args.checkpoint_every,
-        resume=args.resume,
-        metadata=metadata,
-    )
+    try:
+        result = train_network(
+            model,
+            split,
+            args.epochs,
+            args.lr,
+            args.batch_size,
+            args.seed,
+            not args.no_progress,
+            args.optimizer,
+            checkpoint=args.out / CHECKPOINT,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+            metadata=metadata,  # without --epochs: a resumed run may train for more
+        )
+    except CheckpointError as error:
+        if not args.resume:
+            raise
+        raise CheckpointError(
+            f"--resume: {error}; resume with the options of the run that wrote it (--epochs may grow)"
+        ) from None
     write_csv(args.out / "train_history.csv", result["history"])
-    summary = {**metadata, "test_loss": result["test_loss"], "test_accuracy": result["test_accuracy"]}
+    test = {"test_loss": result["test_loss"], "test_accuracy": result["test_accuracy"]}
+    summary = {**metadata, "epochs": args.epochs, **test}
     write_json(args.out / "train_summary.json", summary)
     write_json(args.out / "timing.json", {"seconds": round(time.perf_counter() - started, 3)})
     print(

@@ -1,4 +1,5 @@
-"""Conditioning any existing model by a weight manifold ``W(s) = Σ_k φ_k(s) P_k`` (DESIGN.md §3).
+"""Conditioning any existing model by a weight manifold ``W(s) = Σ_k φ_k(s) P_k``
+(Benjamin et al. 2025, arXiv 2505.22994; docs/concepts.md, conditioning).
 
 :class:`WeightManifold` converts a model; forward with one context per example through the
 basis-point decomposition (Linear, Conv, norm affines) or the grouped fallback (other layers),
@@ -13,6 +14,8 @@ from .grouped import BatchDims, GroupedLayer
 from .inference import ContextEstimate, infer_context, mean_prediction_entropy
 from .init import constant_coefficients
 from .layer import ManifoldLayer, UnsupportedLayerError
+from .layout import LayoutError
+from .lowrank import LowRankFactors, LowRankWeightManifold
 from .manifold import WeightManifold
 from .selection import Selector
 
@@ -21,6 +24,9 @@ __all__ = [
     "BatchDims",
     "ContextEstimate",
     "GroupedLayer",
+    "LayoutError",
+    "LowRankFactors",
+    "LowRankWeightManifold",
     "ManifoldLayer",
     "Selector",
     "StackedKernelLayer",

@@ -6,7 +6,7 @@ updates the running mean and variance (see :class:`~.decomposed.AffineNormLayer`
 activations entering a BatchNorm depend on ``W(s)`` of the layers before it, so in evaluation
 mode those shared statistics are only an average over the training contexts. For evaluation at a
 given (possibly unseen) ``s``, :func:`calibrate_batchnorm` recomputes them from data at ``s``
-(DESIGN.md §4: "BatchNorm statistics recomputed at each point").
+(docs/conditioning.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The basis-point decomposition for layers that are linear in their weights (DESIGN.md §3).
+"""The basis-point decomposition for layers that are linear in their weights (docs/concepts.md, conditioning).
 
 ``W(s_i) x_i + b(s_i) = Σ_k φ_k(s_i) (W_k x_i + b_k)``: one call of the layer with the K kernels
 stacked along the output dimension, then a contraction with the ``(B, K)`` coefficients. No
@@ -6,6 +6,8 @@ per-example weights are formed; the cost is about K plain calls.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +18,7 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 
 from ..bases.basis import combine
 from .layer import ManifoldLayer
+from .layout import to_front
 
 __all__ = ["AffineNormLayer", "StackedKernelLayer", "decomposition"]
 
@@ -23,17 +26,33 @@ __all__ = ["AffineNormLayer", "StackedKernelLayer", "decomposition"]
 class StackedKernelLayer(ManifoldLayer):
     """``nn.Linear`` or ``nn.Conv1d/2d/3d`` (any stride, padding, dilation, groups, padding mode).
 
-    Control points ``(K, out, in/groups, *kernel)`` are stacked to ``(K·out, in/groups, *kernel)``
-    group-major (each group keeps its own ``K·out/groups`` output channels), the layer runs once,
-    and the output ``(B, groups, K, …)`` is contracted with ``φ: (B, K)``. A shared bias is added
-    after the contraction; a bias on the manifold alone (shared weight) is added as ``φ b``.
+    Two exact per-example kernels, chosen per call from the shapes (``strategy="auto"``) or forced:
+
+    - ``"stacked"``: control points ``(K, out, in/groups, *kernel)`` are stacked to
+      ``(K·out, in/groups, *kernel)`` group-major (each group keeps its own ``K·out/groups``
+      output channels), the layer runs once and the output ``(B, groups, K, …)`` is contracted
+      with ``φ: (B, K)``. Cost ≈ ``K·P·|W|`` per example (``P`` output positions: tokens or pixels).
+    - ``"weights"``: per-example weights ``W_i = Σ_k φ_ik P_k: (B, out, in/groups, *kernel)``, then
+      one batched matmul (Linear) or one convolution with ``B·groups`` groups. Cost ≈
+      ``(K + P + P₀)·|W|`` per example and ``B·|W|`` memory, where ``P₀`` (measured:
+      :data:`PER_EXAMPLE_MATMUL_OVERHEAD` for Linear, :data:`PER_EXAMPLE_CONV_OVERHEAD` for
+      convolutions) is the fixed cost of one small per-example kernel in output positions.
+
+    ``"auto"`` takes ``"weights"`` when ``K + P + P₀ < K·P``: convolutions with many output
+    pixels, Linear layers applied to many tokens, more so at large K; ``"stacked"`` for one vector
+    per example (an MLP) and small feature maps. A
+    shared bias is added after the contraction; a bias on the manifold alone (shared weight) is
+    added as ``φ b``.
     """
+
+    STRATEGIES = ("auto", "stacked", "weights")
 
     def __init__(self, layer: nn.Module, names, context, name: str):
         super().__init__(layer, names, context, name)
         self.channel_last = isinstance(layer, nn.Linear)
         self.groups = 1 if self.channel_last else layer.groups
         self.min_ndim = 2 if self.channel_last else len(layer.kernel_size) + 2
+        self.strategy = "auto"
 
     def _call(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         if self.channel_last:
@@ -63,6 +82,44 @@ class StackedKernelLayer(ManifoldLayer):
             return values if values.ndim == 1 else values.reshape(values.shape[0], *[1] * (ndim - 2), -1)
         return values.reshape(*values.shape, *[1] * (ndim - 2))
 
+    def choose(self, x: Tensor, k: int) -> str:
+        """The kernel for input ``x`` (batch first) and ``K = k``: the forced one, or by cost."""
+        if self.strategy != "auto":
+            return self.strategy
+        if self.channel_last:
+            positions = x.numel() // max(x.shape[0] * x.shape[-1], 1)
+            overhead = PER_EXAMPLE_MATMUL_OVERHEAD
+        else:
+            positions = x[0, 0].numel() // math.prod(_tuple(self.layer.stride, x.ndim - 2))
+            overhead = PER_EXAMPLE_CONV_OVERHEAD
+        return "weights" if k + positions + overhead < k * positions else "stacked"
+
+    def _call_weights(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """The layer with one weight per example: ``x: (B, …)``, ``weight: (B, out, …)``,
+        ``bias: (B, out)`` or None."""
+        batch = x.shape[0]
+        if self.channel_last:
+            flat = x.reshape(batch, -1, x.shape[-1])
+            wt = weight.transpose(1, 2)
+            y = torch.bmm(flat, wt) if bias is None else torch.baddbmm(bias[:, None, :], flat, wt)
+            return y.reshape(*x.shape[:-1], -1)
+        layer = self.layer
+        padding = layer.padding
+        if layer.padding_mode != "zeros":
+            x = F.pad(x, layer._reversed_padding_repeated_twice, mode=layer.padding_mode)
+            padding = 0
+        conv = (F.conv1d, F.conv2d, F.conv3d)[x.ndim - 3]
+        y = conv(
+            x.reshape(1, -1, *x.shape[2:]),
+            weight.reshape(-1, *weight.shape[2:]),
+            None if bias is None else bias.reshape(-1),
+            layer.stride,
+            padding,
+            layer.dilation,
+            batch * layer.groups,
+        )
+        return y.reshape(batch, -1, *y.shape[2:])
+
     def forward_shared(self, coefficients: Tensor, x: Tensor) -> Tensor:
         weights = self.weights_at(coefficients)
         weight = weights["weight"] if "weight" in weights else self.layer.weight
@@ -70,16 +127,50 @@ class StackedKernelLayer(ManifoldLayer):
         return self._call(x, weight, bias)
 
     def forward_per_example(self, coefficients: Tensor, x: Tensor) -> Tensor:
-        self.check_batch(x, coefficients, self.min_ndim)
+        batch = coefficients.shape[0]
+        if self.channel_last:
+            dim = self.batch_dim(x, batch, range(x.ndim - 1))
+        else:
+            dim = self.check_batch(x, coefficients, self.min_ndim)
+        x = to_front(x, dim, batch)
+        y = self._per_example(coefficients, x).movedim(0, dim)
+        self.track(y, dim)
+        return y
+
+    def _per_example(self, coefficients: Tensor, x: Tensor) -> Tensor:
         weight, bias = self.layer.weight, self.layer.bias
         if "weight" not in self.names:
+            self.note("stacked", x)
             y = self._call(x, weight, None)
             return y + self._along_channels(combine(coefficients, bias), y.ndim)
+        strategy = self.choose(x, coefficients.shape[1])
+        self.note(strategy, x)
+        if strategy == "weights":
+            if "bias" in self.names:
+                bias = combine(coefficients, bias)
+            elif bias is not None:
+                bias = bias.expand(x.shape[0], -1)
+            return self._call_weights(x, combine(coefficients, weight), bias)
         stacked_bias = self._stack(bias) if "bias" in self.names else None
         y = self._contract(self._call(x, self._stack(weight), stacked_bias), coefficients)
         if bias is not None and "bias" not in self.names:
             y = y + self._along_channels(bias, y.ndim)
         return y
+
+
+PER_EXAMPLE_CONV_OVERHEAD = 256
+"""``P₀`` of convolutions, in output positions. Measured on CPU for a 3×3 convolution at batch
+64, K = 3 (forward and backward, against the plain layer): per-example weights cost 0.97×, 2.3×,
+4.7× and 12.9× the plain layer at 1024, 256, 64 and 16 output pixels, about ``1 + 256/P``."""
+
+PER_EXAMPLE_MATMUL_OVERHEAD = 100
+"""``P₀`` of Linear layers, in tokens. Measured on CPU for Linear(256, 1024) at batch 16, K = 3:
+per-example weights cost 11.8×, 2.5× and 1.4× the plain layer at 16, 65 and 256 tokens, about
+``1 + 100/P``."""
+
+
+def _tuple(value, n: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, tuple | list) else (value,) * n
 
 
 class AffineNormLayer(ManifoldLayer):
@@ -105,7 +196,17 @@ class AffineNormLayer(ManifoldLayer):
         return values.reshape(values.shape[0], *[1] * (ndim - values.ndim), *values.shape[1:])
 
     def forward_per_example(self, coefficients: Tensor, x: Tensor) -> Tensor:
-        self.check_batch(x, coefficients)
+        batch = coefficients.shape[0]
+        if self.trailing:
+            dim = self.batch_dim(x, batch, range(x.ndim - len(self.layer.normalized_shape)))
+        else:
+            dim = self.check_batch(x, coefficients)
+        self.note("affine", x)
+        y = self._affine(coefficients, to_front(x, dim, batch)).movedim(0, dim)
+        self.track(y, dim)
+        return y
+
+    def _affine(self, coefficients: Tensor, x: Tensor) -> Tensor:
         affine = {
             name: getattr(self.layer, name)
             for name in ("weight", "bias")

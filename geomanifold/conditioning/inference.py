@@ -1,16 +1,23 @@
 """Conditioning inference: the context of an unlabeled batch drawn from one unknown context.
 
 A model conditioned on ``s`` is confident where ``s`` matches the data. For a batch ``x`` from
-one unknown context the estimate is the chart point of least mean prediction entropy,
+one unknown context the estimate is the chart point that minimises a label-free criterion of the
+predictions ``p_i = softmax(model(x_i, s))``:
 
-    ŝ = argmin_s  H(s),   H(s) = mean_i −Σ_c p_c(x_i; s) log p_c(x_i; s),   p = softmax(model(x, s)),
+- ``"entropy"``: the mean prediction entropy ``H(s) = mean_i H(p_i)``;
+- ``"information"``: minus the mutual information between inputs and predicted classes,
+  ``mean_i H(p_i) − H(mean_i p_i)`` (Bridle, Heading & MacKay 1992; Krause, Perona & Gomes 2010,
+  "Discriminative clustering by regularized information maximization"): confident predictions
+  that also spread over the classes, so a context where the model answers one class for every
+  input is not preferred.
 
-found by a grid search over the chart (periodic coordinates: ``n`` points over one period;
-intervals: ``n`` points including both ends) and refined by golden-section search in the grid
-cell around the best point, one coordinate at a time (periodic coordinates may cross the seam;
-interval ones stay inside). Several batches are handled at once, each with its own ``ŝ``.
-The search runs in float64; ``ŝ`` is returned in the model's floating dtype (``x``'s for a model
-without floating parameters), so ``model(x, ŝ)`` works directly.
+The search is global on the chart: a grid (periodic coordinates: ``n`` points over one period;
+intervals: ``n`` points including both ends), then golden-section refinement, one coordinate at
+a time, in the grid cell around each of the ``starts`` best local minima of the grid (periodic
+coordinates may cross the seam; interval ones stay inside); the best refined point wins. Several
+batches are handled at once, each with its own ``ŝ``. The search runs in float64; ``ŝ`` is
+returned in the model's floating dtype (``x``'s for a model without floating parameters), so
+``model(x, ŝ)`` works directly.
 """
 
 from __future__ import annotations
@@ -23,15 +30,16 @@ from torch import Tensor, nn
 
 from ..chart import Chart, Interval, Periodic
 
-__all__ = ["ContextEstimate", "infer_context", "mean_prediction_entropy"]
+__all__ = ["CRITERIA", "ContextEstimate", "context_criterion", "infer_context", "mean_prediction_entropy"]
 
 _GOLDEN = (math.sqrt(5) - 1) / 2
+CRITERIA = ("entropy", "information")
 
 
 @dataclass(frozen=True)
 class ContextEstimate:
     """``s: (N, m)`` the inferred contexts (periodic coordinates wrapped into the chart) and
-    ``objective: (N,)`` the mean prediction entropy at ``s``, one per batch."""
+    ``objective: (N,)`` the criterion at ``s``, one per batch."""
 
     s: Tensor
     objective: Tensor
@@ -50,24 +58,36 @@ def _model_chart(model: nn.Module) -> Chart:
 
 
 @torch.no_grad()
-def mean_prediction_entropy(model: nn.Module, x: Tensor, s: Tensor) -> Tensor:
-    """``H``: mean prediction entropy of each batch at its candidate contexts.
+def context_criterion(model: nn.Module, x: Tensor, s: Tensor, criterion: str = "entropy") -> Tensor:
+    """The label-free ``criterion`` (see the module docstring) of each batch at its candidate contexts.
 
     Args:
         model: called as ``model(x, s)`` with one context per example, returns logits ``(·, C)``.
         x: ``(N, B, *F)``, ``N`` batches of ``B`` examples.
         s: ``(N, J, m)``, ``J`` candidate contexts per batch.
+        criterion: one of :data:`CRITERIA`.
 
     Returns:
-        ``(N, J)`` entropies in nats.
+        ``(N, J)`` values in nats (lower is better).
     """
     n, b = x.shape[:2]
     j = s.shape[1]
     inputs = x[:, None].expand(n, j, *x.shape[1:]).reshape(n * j * b, *x.shape[2:])
     contexts = s[:, :, None, :].expand(n, j, b, s.shape[-1]).reshape(n * j * b, s.shape[-1])
     log_p = torch.log_softmax(model(inputs, contexts.to(x.dtype)), dim=-1)
-    entropy = -(log_p.exp() * log_p).sum(-1)
-    return entropy.reshape(n, j, b).mean(-1)
+    log_p = log_p.reshape(n, j, b, -1)
+    value = -(log_p.exp() * log_p).sum(-1).mean(-1)
+    if criterion == "information":
+        marginal = log_p.exp().mean(2)
+        value = value + (marginal * torch.log(marginal.clamp_min(1e-300))).sum(-1)
+    return value
+
+
+def mean_prediction_entropy(model: nn.Module, x: Tensor, s: Tensor) -> Tensor:
+    """``H``: mean prediction entropy of each batch at its candidate contexts,
+    ``context_criterion(model, x, s, "entropy")``: ``x: (N, B, *F)``, ``s: (N, J, m)`` →
+    ``(N, J)`` entropies in nats."""
+    return context_criterion(model, x, s, "entropy")
 
 
 def _axis(coordinate, points: int) -> tuple[Tensor, float]:
@@ -89,8 +109,10 @@ def infer_context(
     grid: int = 24,
     refine: int = 12,
     rounds: int = 2,
+    criterion: str = "entropy",
+    starts: int = 8,
 ) -> ContextEstimate:
-    """Infer the context of each unlabeled batch by minimising the mean prediction entropy.
+    """Infer the context of each unlabeled batch by minimising a label-free criterion.
 
     Args:
         model: a context-conditioned classifier ``model(x, s)`` (e.g. a
@@ -101,38 +123,77 @@ def infer_context(
         grid: grid points per coordinate (``grid ** m`` evaluations per batch).
         refine: golden-section iterations per coordinate and round (0: grid only).
         rounds: coordinate sweeps of the refinement (``m = 1`` needs one).
+        criterion: ``"entropy"`` or ``"information"`` (:data:`CRITERIA`).
+        starts: at most this many local minima of the grid are refined (the best refined point wins).
 
     Returns:
         :class:`ContextEstimate` with ``s: (N, m)`` (in the model's floating dtype) and
         ``objective: (N,)``.
 
     Raises:
-        ValueError: ``grid < 2``, negative ``refine``/``rounds``, or an unbounded coordinate.
+        ValueError: ``x`` without a batch dimension or without examples, ``grid < 2``, negative
+            ``refine``/``rounds``, ``starts < 1``, unknown ``criterion``, or an unbounded coordinate.
         TypeError: no ``chart`` given and the model does not carry one.
     """
+    if not isinstance(x, Tensor) or x.ndim < 3:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(
+            f"x must have shape (N, B, *F), N batches of B examples with their features, got {shape}; "
+            "for one batch pass x[None]"
+        )
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(
+            f"x must hold at least one batch of at least one example, got shape {tuple(x.shape)}"
+        )
     if not isinstance(grid, int) or grid < 2:
         raise ValueError(f"grid must be an int >= 2, got {grid!r}")
-    for name, value in (("refine", refine), ("rounds", rounds)):
-        if not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    for name, value, low in (("refine", refine, 0), ("rounds", rounds, 0), ("starts", starts, 1)):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
     chart = chart if chart is not None else _model_chart(model)
     m = chart.dim
     axes = [_axis(c, grid) for c in chart.coordinates]
     n = x.shape[0]
-    mesh = torch.cartesian_prod(*[values for values, _ in axes]).reshape(-1, m)
-    candidates = mesh.to(x.device)[None].expand(n, -1, -1)
-    values = mean_prediction_entropy(model, x, candidates)
-    best, index = values.min(dim=1)
-    s = candidates[torch.arange(n), index].clone()
+
+    def objective(points: Tensor) -> Tensor:
+        return context_criterion(model, x, points, criterion)
+
+    mesh = torch.cartesian_prod(*[values for values, _ in axes]).reshape(-1, m).to(x.device)
+    values = objective(mesh[None].expand(n, -1, -1))  # (N, G)
+    minima = _grid_minima(values, [len(v) for v, _ in axes], [c for c in chart.coordinates])
+    count = min(starts, int(minima.sum(1).max()))
+    ranked = torch.where(minima, values, torch.full_like(values, math.inf)).topk(count, largest=False)
+    index = ranked.indices  # (N, S): the best local minima (then other grid points, where fewer)
+    s, best = mesh[index].clone(), values.gather(1, index)  # (N, S, m), (N, S)
     for _ in range(rounds if refine else 0):
         for i, (coordinate, (_, step)) in enumerate(zip(chart.coordinates, axes, strict=True)):
-            low, high = s[:, i] - step, s[:, i] + step
+            low, high = s[..., i] - step, s[..., i] + step
             if isinstance(coordinate, Interval):
                 low, high = low.clamp(min=coordinate.low), high.clamp(max=coordinate.high)
-            s, best = _golden_section(model, x, s, best, i, low, high, refine)
+            s, best = _golden_section(objective, s, best, i, low, high, refine)
         if m == 1:
             break
-    return ContextEstimate(chart.wrap(s).to(_floating_dtype(model, x)), best)
+    winner = best.argmin(dim=1)
+    rows = torch.arange(n, device=s.device)
+    return ContextEstimate(chart.wrap(s[rows, winner]).to(_floating_dtype(model, x)), best[rows, winner])
+
+
+def _grid_minima(values: Tensor, shape: list[int], coordinates) -> Tensor:
+    """``(N, G) -> (N, G)`` bool: grid points no larger than any neighbour along each coordinate
+    (periodic coordinates wrap; an interval's ends have one neighbour)."""
+    grid = values.reshape(-1, *shape)
+    minimum = torch.ones_like(grid, dtype=torch.bool)
+    for axis, coordinate in enumerate(coordinates, start=1):
+        for shift in (1, -1):
+            neighbour = torch.roll(grid, shift, dims=axis)
+            if isinstance(coordinate, Interval):
+                edge = [slice(None)] * grid.ndim
+                edge[axis] = 0 if shift == 1 else -1
+                neighbour[tuple(edge)] = math.inf
+            minimum &= grid <= neighbour
+    return minimum.reshape(values.shape)
 
 
 def _floating_dtype(model: nn.Module, x: Tensor) -> torch.dtype:
@@ -145,25 +206,24 @@ def _floating_dtype(model: nn.Module, x: Tensor) -> torch.dtype:
     return x.dtype if x.is_floating_point() else torch.get_default_dtype()
 
 
-def _golden_section(
-    model: nn.Module, x: Tensor, s: Tensor, best: Tensor, i: int, low: Tensor, high: Tensor, steps: int
-) -> tuple[Tensor, Tensor]:
-    """Golden-section search of coordinate ``i`` of every batch over ``[low, high]`` (``(N,)``
-    each); a batch keeps its incoming ``s`` and ``best`` unless a probed point beats them."""
+def _golden_section(objective, s: Tensor, best: Tensor, i: int, low: Tensor, high: Tensor, steps: int):
+    """Golden-section search of coordinate ``i`` of every start ``s: (N, S, m)`` over
+    ``[low, high]`` (``(N, S)`` each); a start keeps its incoming ``s`` and ``best`` unless a
+    probed point beats them. ``objective: (N, S, m) -> (N, S)``."""
 
-    def entropy(value: Tensor) -> Tensor:
+    def value_at(v: Tensor) -> Tensor:
         point = s.clone()
-        point[:, i] = value
-        return mean_prediction_entropy(model, x, point[:, None])[:, 0]
+        point[..., i] = v
+        return objective(point)
 
     a, b = low, high
     c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
-    fc, fd = entropy(c), entropy(d)
+    fc, fd = value_at(c), value_at(d)
     for _ in range(steps):
         left = fc < fd  # the minimum lies in [a, d]: d <- c; else in [c, b]: c <- d
         a, b = torch.where(left, a, c), torch.where(left, d, b)
         probe = torch.where(left, b - _GOLDEN * (b - a), a + _GOLDEN * (b - a))
-        f_probe = entropy(probe)
+        f_probe = value_at(probe)
         c, fc, d, fd = (
             torch.where(left, probe, d),
             torch.where(left, f_probe, fd),
@@ -173,5 +233,5 @@ def _golden_section(
     value, f_value = torch.where(fc < fd, c, d), torch.minimum(fc, fd)
     better = f_value < best
     s = s.clone()
-    s[:, i] = torch.where(better, value, s[:, i])
+    s[..., i] = torch.where(better, value, s[..., i])
     return s, torch.where(better, f_value, best)

@@ -1,10 +1,13 @@
-"""Initial control points ``P: (K, *S)`` for a parameter tensor ``W: S`` (DESIGN.md §3).
+"""Initial control points ``P: (K, *S)`` for a parameter tensor ``W: S`` (docs/concepts.md, conditioning).
 
 - ``"copy"``: ``P_k = c_k W`` with ``c`` the coefficients of the constant function,
   ``Σ_k c_k φ_k(s) = 1``, so ``W(s) = W`` at every ``s``: the manifold starts as the plain
   network. ``c = G⁻¹ ∫φ dμ`` (the projection of 1 onto the span of the basis): all ones for a
   partition of unity (line, B-splines, Bernstein), ``(1, 0, …, 0)`` for Fourier and monomials.
-- ``"independent"``: each ``P_k`` is a fresh draw of the layer's own ``reset_parameters()``.
+- ``"independent"``: each ``P_k`` is a fresh draw of the layer's own ``reset_parameters()``
+  (or ``_reset_parameters()``); for a module without one (a hand-written layer), a draw at the
+  parameter's own scale: ``mean(W) + std(W) · ε`` with ``ε ~ N(0, I)`` (a constant tensor, such as
+  a zero bias, stays constant).
 - ``noise > 0`` adds ``noise · rms(W) · ε_k`` with ``ε_k ~ N(0, I)`` to every control point.
 """
 
@@ -17,7 +20,6 @@ import torch
 from torch import Tensor, nn
 
 from ..bases import Basis
-from .layer import UnsupportedLayerError
 
 __all__ = ["INITS", "constant_coefficients", "initial_control_points"]
 
@@ -74,10 +76,12 @@ def _fresh(layer: nn.Module, names: Sequence[str]) -> dict[str, Tensor]:
     for path in owners:
         owner = fresh.get_submodule(path)
         reset = getattr(owner, "reset_parameters", None) or getattr(owner, "_reset_parameters", None)
-        if reset is None:
-            raise UnsupportedLayerError(
-                "init='independent' needs reset_parameters() on every module owning a selected "
-                f"parameter; {type(owner).__name__} has none; valid here: init='copy'"
-            )
-        reset()
+        if reset is not None:
+            reset()
+            continue
+        with torch.no_grad():
+            for leaf, p in owner.named_parameters(recurse=False):
+                if f"{path}.{leaf}".removeprefix(".") in names:
+                    spread = p.std() if p.numel() > 1 else p.new_zeros(())
+                    p.copy_(p.mean() + spread * torch.randn_like(p))
     return {name: fresh.get_parameter(name).detach() for name in names}

@@ -5,7 +5,7 @@ parameter of shape ``S`` by control points ``P`` of shape ``(K, *S)`` under the 
 original module, and swaps that module for a :class:`ManifoldLayer` around it. The model's own
 ``forward`` is left untouched: during ``WeightManifold.forward`` every layer reads the
 coefficient matrix ``φ(s)`` from a shared :class:`Context`, so ``W(s) = Σ_k φ_k(s) P_k``
-(DESIGN.md §3) without the user rewriting any layer.
+(Benjamin et al. 2025, arXiv 2505.22994) without the user rewriting any layer.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..bases.basis import combine
+from .layout import LayoutError, LayoutTracker, infer_batch_dim
 
 __all__ = ["Context", "ManifoldLayer", "UnsupportedLayerError"]
 
@@ -32,6 +33,8 @@ class Context:
 
     def __init__(self) -> None:
         self._coefficients: Tensor | None = None
+        self.tracker = LayoutTracker({})
+        self._plan: list[dict] | None = None
 
     @contextmanager
     def use(self, coefficients: Tensor) -> Iterator[None]:
@@ -41,6 +44,20 @@ class Context:
             yield
         finally:
             self._coefficients = previous
+
+    @contextmanager
+    def recording(self) -> Iterator[list[dict]]:
+        """Collect :meth:`note` rows (the plan) inside the ``with`` block."""
+        previous, self._plan = self._plan, []
+        try:
+            yield self._plan
+        finally:
+            self._plan = previous
+
+    def note(self, layer: str, kind: str, strategy: str, shape: tuple[int, ...]) -> None:
+        """Add a plan row if recording."""
+        if self._plan is not None:
+            self._plan.append({"layer": layer, "type": kind, "strategy": strategy, "input": shape})
 
     def coefficients(self, layer: str) -> Tensor:
         """The current coefficients; ``layer`` names the caller in the error raised if none."""
@@ -74,6 +91,7 @@ class ManifoldLayer(nn.Module, ABC):
         self.names = tuple(names)
         self.name = name or "<model>"
         self._context = context
+        self.declared_batch_dim: int | None = None  # set by the converter (see .layout)
 
     def control_points(self) -> Iterator[tuple[str, nn.Parameter]]:
         """``(name relative to layer, control points (K, *S))`` pairs."""
@@ -88,6 +106,8 @@ class ManifoldLayer(nn.Module, ABC):
         coefficients = self._context.coefficients(self.name)
         if coefficients.ndim == 1:
             return self.forward_shared(coefficients, *args, **kwargs)
+        if coefficients.shape[0] == 1:  # one example: its context is shared by the whole input
+            return self.forward_shared(coefficients[0], *args, **kwargs)
         return self.forward_per_example(coefficients, *args, **kwargs)
 
     def forward_shared(self, coefficients: Tensor, *args, **kwargs):
@@ -98,15 +118,38 @@ class ManifoldLayer(nn.Module, ABC):
     def forward_per_example(self, coefficients: Tensor, *args, **kwargs):
         """The output with example ``i`` computed at ``W(s_i)``; ``coefficients: (B, K)``."""
 
-    def check_batch(self, x: Tensor, coefficients: Tensor, min_ndim: int = 2) -> None:
-        """Raise unless ``x`` has a batch dimension 0 of size ``B`` (the number of contexts)."""
+    def batch_dim(
+        self, x: Tensor, batch: int, candidates: range, fixed: bool = False, argument: str = "input"
+    ) -> int:
+        """The dim of ``x`` holding the ``batch`` examples (or 1, broadcast), among ``candidates``:
+        dim 0 if ``fixed`` (convolutions, channel norms), else declared, tracked or inferred
+        (:mod:`~geomanifold.conditioning.layout`)."""
+        known = 0 if fixed else self.declared_batch_dim
+        if known is None:
+            known = self._context.tracker.dim_of(x)
+        return infer_batch_dim(
+            x, batch, candidates, known, f"{self.name!r} ({type(self.layer).__name__})", argument
+        )
+
+    def note(self, strategy: str, x: Tensor) -> None:
+        """Record the kernel used on input ``x`` when a plan is being recorded."""
+        self._context.note(self.name, type(self.layer).__name__, strategy, tuple(x.shape))
+
+    def track(self, output, dims) -> None:
+        """Record the batch dim(s) of this layer's output for the layers that read it."""
+        self._context.tracker.track(output, dims)
+
+    def check_batch(self, x: Tensor, coefficients: Tensor, min_ndim: int = 2) -> int:
+        """For layers whose batch is dim 0 by definition (``(N, C, ...)``): raise unless ``x`` has
+        at least ``min_ndim`` dims and ``B`` examples (or 1, broadcast) on dim 0; returns 0."""
         batch = coefficients.shape[0]
-        if x.ndim < min_ndim or x.shape[0] != batch:
-            raise ValueError(
-                f"layer {self.name!r} ({type(self.layer).__name__}) got an input of shape "
-                f"{tuple(x.shape)} but s has {batch} contexts; valid: a batched input with "
-                f"{batch} examples along dim 0, or s of shape (m,) shared by the batch"
-            )
+        if x.ndim >= min_ndim:
+            return self.batch_dim(x, batch, range(1), fixed=True)
+        raise LayoutError(
+            f"layer {self.name!r} ({type(self.layer).__name__}) got an input of shape "
+            f"{tuple(x.shape)} but s has {batch} contexts; valid: a batched input with "
+            f"{batch} examples along dim 0, or s of shape (m,) shared by the batch"
+        )
 
     def __getattr__(self, name: str):
         """Hyper-parameters and shared parameters of the wrapped layer read through (``eps``,

@@ -1,4 +1,5 @@
-"""Turn any torch model into a weight-manifold model ``W(s) = Σ_k φ_k(s) P_k`` (DESIGN.md §3).
+"""Turn any torch model into a weight-manifold model ``W(s) = Σ_k φ_k(s) P_k``
+(Benjamin et al. 2025, arXiv 2505.22994; docs/concepts.md, conditioning).
 
 The converter deep-copies the model, replaces each selected parameter ``W: S`` by control points
 ``P: (K, *S)`` (same name, same owner module) and swaps the smallest module that uses them for a
@@ -9,7 +10,11 @@ The converter deep-copies the model, replaces each selected parameter ``W: S`` b
   :class:`~.decomposed.AffineNormLayer`;
 - any other module that owns a selected parameter: its whole subtree becomes one
   :class:`~.grouped.GroupedLayer` (its forward may read its children's parameters directly, as
-  ``nn.MultiheadAttention`` does, so the children are not swapped);
+  ``nn.MultiheadAttention`` does, so the children are not swapped); except, in a module with a
+  declared batch dim ``d`` (``batch_dim=``), parameters of its own with size 1 on dim ``d`` (a class
+  token ``(1, 1, E)``, a position embedding ``(1, T, E)``), which are taken to broadcast over the
+  batch: they get the value ``W(s_i)`` stacked along ``d`` (through
+  :func:`torch.func.functional_call` on the model) and the module's children are walked into;
 - modules without parameters of their own are walked into.
 
 The model's forward is not touched; ``WeightManifold.forward`` hands ``φ(s)`` to the swapped
@@ -24,13 +29,18 @@ from collections.abc import Iterator, Mapping
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 from torch.nn.parameter import is_lazy
 
 from ..bases import Basis
-from .decomposed import decomposition
+from ..bases.basis import combine
+from ..optim.groups import mark_control_points
+from .coefficients import context_coefficients
+from .decomposed import StackedKernelLayer, decomposition
 from .grouped import BatchDims, GroupedLayer
 from .init import INITS, initial_control_points
 from .layer import Context, ManifoldLayer, UnsupportedLayerError
+from .layout import LayoutTracker, batch_first, check_batch_dim_argument, declared_batch_dims
 from .selection import Selector, parameter_filter
 
 __all__ = ["WeightManifold"]
@@ -52,7 +62,15 @@ class WeightManifold(nn.Module):
         noise: relative noise ``noise · rms(W)`` added to every control point.
         generator: random generator for the noise.
         batch_dims: :class:`BatchDims` by qualified module name, for grouped-fallback layers
-            whose batch is not on the default dimension.
+            whose arguments carry the batch on different dims.
+        batch_dim: where the batch is in the layers' inputs, for models that do not say it
+            through ``batch_first``: an int for the whole model or ``{module name: dim}`` for a
+            module and everything in it (see :mod:`~geomanifold.conditioning.layout`; needed
+            only where it cannot be inferred, which raises a one-line error naming the layer).
+        strategy: the per-example kernel: ``"auto"`` (from the shapes), ``"stacked"`` or
+            ``"weights"`` for Linear and Conv layers (:class:`StackedKernelLayer`), ``"grouped"``
+            or ``"vmap"`` for the others (:class:`GroupedLayer`); one for all the layers it
+            applies to, or ``{layer name: strategy}``; see :meth:`plan`.
 
     Example::
 
@@ -77,6 +95,8 @@ class WeightManifold(nn.Module):
         noise: float = 0.0,
         generator: torch.Generator | None = None,
         batch_dims: Mapping[str, BatchDims] | None = None,
+        batch_dim: int | Mapping[str, int] | None = None,
+        strategy: str | Mapping[str, str] = "auto",
     ):
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -89,7 +109,9 @@ class WeightManifold(nn.Module):
             raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
         model = copy.deepcopy(model)
         chosen = _chosen_parameters(model, include, exclude)
-        plan = _plan(model, "", chosen)
+        stated = check_batch_dim_argument(model, batch_dim)
+        declared = declared_batch_dims(model, stated)
+        plan, loose = _plan(model, "", chosen, declared, _under(set(stated)))
         batch_dims = dict(batch_dims or {})
         grouped = [path for path, _, _, cls in plan if cls is GroupedLayer]
         unknown = sorted(set(batch_dims) - set(grouped))
@@ -97,20 +119,70 @@ class WeightManifold(nn.Module):
             raise ValueError(f"batch_dims names {unknown}, not grouped-fallback layers; valid: {grouped}")
         self.basis = basis
         self._context = Context()
+        self._loose: dict[str, int] = {}  # broadcast parameters: name in self.model -> batch dim
+        for path, module, names in loose:
+            for name in names:
+                self._loose[f"{path}.{name}" if path else name] = _broadcast_dim(module, name, declared[path])
+            _replace_by_control_points(module, names, basis, init, noise, generator)
+        swapped = _under({path for path, *_ in plan})
+        sources = {  # modules whose outputs have a known layout (manifold layers track their own)
+            m: BatchDims.default(m, declared[path]).outputs
+            for path, m in model.named_modules()
+            if batch_first(m) is not None and not swapped(path)
+        }
         for path, module, names, cls in plan:
-            points = initial_control_points(module, names, basis, init, noise, generator)
-            for name, value in points.items():
-                owner_path, _, leaf = name.rpartition(".")
-                requires_grad = module.get_parameter(name).requires_grad
-                setattr(module.get_submodule(owner_path), leaf, nn.Parameter(value, requires_grad))
+            _replace_by_control_points(module, names, basis, init, noise, generator)
             extra = {"batch_dims": batch_dims.get(path)} if cls is GroupedLayer else {}
             unit = cls(module, names, self._context, path, **extra)
+            unit.declared_batch_dim = declared[path]
             if not path:
                 model = unit
             else:
                 parent, _, leaf = path.rpartition(".")
                 setattr(model.get_submodule(parent), leaf, unit)
         self.model = model
+        self._set_strategies(strategy)
+        self._context.tracker = LayoutTracker(sources)
+
+    def _set_strategies(self, strategy: str | Mapping[str, str]) -> None:
+        layers = {m.name: m for m in self.model.modules() if isinstance(m, StackedKernelLayer | GroupedLayer)}
+        if isinstance(strategy, str):
+            valid = ("auto", *StackedKernelLayer.STRATEGIES[1:], *GroupedLayer.STRATEGIES[1:])
+            if strategy not in valid:
+                raise ValueError(f"strategy must be one of {valid}, got {strategy!r}")
+            strategy = {name: strategy for name, m in layers.items() if strategy in m.STRATEGIES}
+        for name, value in strategy.items():
+            if name not in layers:
+                raise ValueError(
+                    f"strategy names {name!r}, not a Linear, Conv or grouped layer on the manifold; "
+                    f"valid: {sorted(layers)}"
+                )
+            if value not in layers[name].STRATEGIES:
+                kind = type(layers[name].layer).__name__
+                raise ValueError(
+                    f"strategy of {name!r} ({kind}) must be one of {layers[name].STRATEGIES}, got {value!r}"
+                )
+            layers[name].strategy = value
+
+    def plan(self, x=None, s=None, *args, **kwargs) -> list[dict]:
+        """Each manifold layer and how it computes per-example outputs.
+
+        Without inputs: ``{"layer", "type", "strategy"}`` per layer as configured (``"auto"``,
+        ``"stacked"``, ``"weights"``, ``"affine"``, ``"grouped"``, ``"vmap"``, ``"broadcast"`` for
+        a parameter broadcast over the batch). With an input ``x`` and contexts ``s: (B, m)``
+        (and the model's other arguments): the kernel each layer used on that input, with the
+        input's shape, from one forward pass without gradients.
+        """
+        if x is None:
+            rows = [{"layer": name, "type": "Parameter", "strategy": "broadcast"} for name in self._loose]
+            for m in self.model.modules():
+                if isinstance(m, ManifoldLayer):
+                    strategy = getattr(m, "strategy", "affine")
+                    rows.append({"layer": m.name, "type": type(m.layer).__name__, "strategy": strategy})
+            return rows
+        with torch.no_grad(), self._context.recording() as rows:
+            self(x, s, *args, **kwargs)
+        return rows
 
     def forward(self, x, s, *args, **kwargs):
         """The model at context ``s``: ``(m,)`` shared by the batch (fast path) or ``(B, m)``
@@ -128,34 +200,45 @@ class WeightManifold(nn.Module):
         """
         fastpath = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)
+        per_example = coefficients.ndim == 2 and coefficients.shape[0] > 1
         try:
-            with self._context.use(coefficients):
-                return self.model(x, *args, **kwargs)
+            with self._context.use(coefficients), self._context.tracker.active(per_example):
+                if not self._loose:
+                    return self.model(x, *args, **kwargs)
+                values = {name: self._broadcast_value(name, coefficients) for name in self._loose}
+                return functional_call(self.model, values, (x, *args), kwargs)
         finally:
             torch.backends.mha.set_fastpath_enabled(fastpath)
+
+    def _broadcast_value(self, name: str, coefficients: Tensor) -> Tensor:
+        """``W(s)`` of a broadcast parameter: ``S``, or ``(B, K)`` coefficients -> ``S`` with
+        ``W(s_i)`` stacked along its batch dim (of size 1 in ``S``)."""
+        points = self.model.get_parameter(name)
+        if coefficients.ndim == 1:
+            return combine(coefficients, points)
+        dim = self._loose[name]
+        return combine(coefficients, points.squeeze(dim + 1)).movedim(0, dim)
 
     def _coefficients(self, s, single: bool = False) -> Tensor:
         """``φ(s)`` in the parameters' dtype and device: ``(m,) -> (K,)``, ``(B, m) -> (B, K)``."""
         _, reference = next(self.named_control_points())
-        if isinstance(s, Tensor) and s.device != reference.device:
-            raise ValueError(
-                f"s is on {s.device} but the parameters are on {reference.device}; "
-                f"valid: s on {reference.device}"
-            )
-        s = self.basis.chart.validate(s, "s", dtype=reference.dtype).to(reference.device)
-        m = self.basis.dim
-        if s.ndim > (1 if single else 2):
-            valid = f"({m},)" if single else f"({m},) shared by the batch or (B, {m}) one per example"
-            raise ValueError(f"s must have shape {valid}, got {tuple(s.shape)}")
-        return self.basis.partial(s, (0,) * m)
+        return context_coefficients(self.basis, s, reference, single)
 
     def named_control_points(self) -> Iterator[tuple[str, nn.Parameter]]:
         """Control points ``(K, *S)`` with their names in :meth:`named_parameters`."""
+        for name in self._loose:
+            yield f"model.{name}", self.model.get_parameter(name)
         for path, module in self.model.named_modules():
             if isinstance(module, ManifoldLayer):
                 prefix = ".".join(filter(None, ("model", path, "layer")))
                 for name, points in module.control_points():
                     yield f"{prefix}.{name}", points
+
+    def named_parameters(self, *args, **kwargs) -> Iterator[tuple[str, nn.Parameter]]:
+        """As ``nn.Module``'s; the control points are first marked with the basis, so the natural
+        optimizers given ``wm.parameters()`` find them (same steps as :meth:`param_groups`)."""
+        mark_control_points(self.control_points(), self.basis)
+        return super().named_parameters(*args, **kwargs)
 
     def control_points(self) -> list[nn.Parameter]:
         """All control-point tensors, each ``(K, *S)``; the whole network's ``K × K`` Gram is
@@ -169,7 +252,7 @@ class WeightManifold(nn.Module):
 
     def param_groups(self) -> list[dict]:
         """Optimizer groups: ``{"params": control points, "basis": basis}`` (every tensor has
-        leading dimension ``K``; its gradient is mixed by ``G⁻¹`` along dim 0, DESIGN.md §3)
+        leading dimension ``K``; its gradient is mixed by ``G⁻¹`` along dim 0, docs/conditioning.md)
         and, if any, ``{"params": shared parameters}``."""
         groups: list[dict] = [{"params": self.control_points(), "basis": self.basis}]
         shared = self.shared_parameters()
@@ -181,7 +264,9 @@ class WeightManifold(nn.Module):
         """Every parameter of the original model by its original name, at one context
         ``s: (m,)``; manifold ones are ``W(s)`` (differentiable in ``P``). Usable with
         ``torch.func.functional_call`` on the original model."""
-        return dict(_original_parameters(self.model, "", self._coefficients(s, single=True)))
+        coefficients = self._coefficients(s, single=True)
+        loose = {id(self.model.get_parameter(name)) for name in self._loose}
+        return dict(_original_parameters(self.model, "", coefficients, loose))
 
     @torch.no_grad()
     def export(self, s) -> nn.Module:
@@ -192,6 +277,9 @@ class WeightManifold(nn.Module):
         """
         coefficients = self._coefficients(s, single=True)
         memo: dict[int, object] = {}
+        for name in self._loose:
+            points = self.model.get_parameter(name)
+            memo[id(points)] = nn.Parameter(combine(coefficients, points), points.requires_grad)
         for module in self.model.modules():
             if isinstance(module, ManifoldLayer):
                 for name, w in module.weights_at(coefficients).items():
@@ -238,33 +326,63 @@ def _chosen_parameters(model: nn.Module, include, exclude) -> list[str]:
     return chosen
 
 
-def _plan(module: nn.Module, path: str, chosen: list[str]) -> list[tuple]:
-    """``(path, module, relative names, layer class)`` for each module to swap, in model order."""
+def _plan(module: nn.Module, path: str, chosen: list[str], declared: dict, substitutes) -> tuple[list, list]:
+    """``[(path, module, relative names, layer class)]`` for each module to swap, and
+    ``[(path, module, names)]`` of broadcast parameters, in model order."""
     prefix = f"{path}." if path else ""
     names = [name[len(prefix) :] for name in chosen if name.startswith(prefix)]
     if not names:
-        return []
-    cls = decomposition(module)
+        return [], []
+    cls, loose = decomposition(module), []
     if cls is None or not set(names) <= {"weight", "bias"}:
-        owns = any(p is not None for p in module._parameters.values())
-        cls = GroupedLayer if owns else None
+        own = [n for n in names if "." not in n]
+        if (
+            own
+            and substitutes(path)
+            and all(_broadcast_dim(module, n, declared[path]) is not None for n in own)
+        ):
+            cls, loose = None, [(path, module, own)]
+        else:
+            cls, loose = (GroupedLayer if own else None), []
     if cls is not None:
-        return [(path, module, names, cls)]
-    return [
-        unit
-        for child, submodule in module.named_children()
-        for unit in _plan(submodule, prefix + child, chosen)
-    ]
+        return [(path, module, names, cls)], []
+    units = []
+    for child, submodule in module.named_children():
+        child_units, child_loose = _plan(submodule, prefix + child, chosen, declared, substitutes)
+        units += child_units
+        loose += child_loose
+    return units, loose
 
 
-def _original_parameters(module: nn.Module, prefix: str, coefficients: Tensor):
-    """``(original name, tensor)`` pairs; ``W(s)`` in place of control points."""
+def _under(roots: set[str]):
+    """``path -> bool``: the module at ``path`` is one of ``roots`` or inside one."""
+    return lambda path: any(not r or path == r or path.startswith(f"{r}.") for r in roots)
+
+
+def _broadcast_dim(module: nn.Module, name: str, declared: int | None) -> int | None:
+    """The declared batch dim if the parameter has size 1 there (it broadcasts over the batch)."""
+    shape = module.get_parameter(name).shape
+    return declared if declared is not None and declared < len(shape) and shape[declared] == 1 else None
+
+
+def _replace_by_control_points(module: nn.Module, names, basis, init, noise, generator) -> None:
+    """Each named parameter ``S`` of ``module`` becomes control points ``(K, *S)``, same name."""
+    points = initial_control_points(module, names, basis, init, noise, generator)
+    for name, value in points.items():
+        owner_path, _, leaf = name.rpartition(".")
+        requires_grad = module.get_parameter(name).requires_grad
+        setattr(module.get_submodule(owner_path), leaf, nn.Parameter(value, requires_grad))
+
+
+def _original_parameters(module: nn.Module, prefix: str, coefficients: Tensor, loose: set[int]):
+    """``(original name, tensor)`` pairs; ``W(s)`` in place of control points (``loose``: ids of
+    the broadcast parameters' control points)."""
     if isinstance(module, ManifoldLayer):
         weights = module.weights_at(coefficients)
         for name, p in module.layer.named_parameters():
             yield prefix + name, weights.get(name, p)
         return
     for name, p in module.named_parameters(recurse=False):
-        yield prefix + name, p
+        yield prefix + name, combine(coefficients, p) if id(p) in loose else p
     for child, submodule in module.named_children():
-        yield from _original_parameters(submodule, f"{prefix}{child}.", coefficients)
+        yield from _original_parameters(submodule, f"{prefix}{child}.", coefficients, loose)

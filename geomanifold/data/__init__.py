@@ -1,4 +1,4 @@
-"""Real data sets available offline and context transforms (DESIGN.md §6, issue 4).
+"""Real data sets available offline and context transforms.
 
 Loaders return a :class:`DataSplit` of float32 inputs and int64 labels with a fixed, seeded
 train/test split; nothing is downloaded:

@@ -1,4 +1,4 @@
-"""Gaussian noise of a context-dependent level: the line context (DESIGN.md §3, issue 4)."""
+"""Gaussian noise of a context-dependent level: the line context."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Two-dimensional contexts from the one-dimensional transforms (issue 4), ``s: (B, 2)``:
+"""Two-dimensional contexts from the one-dimensional transforms, ``s: (B, 2)``:
 
 - :func:`rotate_and_shift`: the torus, rotation by ``2π s₀`` then cyclic horizontal translation
   by ``s₁`` of the width (both periodic);

@@ -1,4 +1,4 @@
-"""Rotation of images by the angle ``2π s``: the circle context (DESIGN.md §3, issue 4)."""
+"""Rotation of images by the angle ``2π s``: the circle context."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def rotate(x: Tensor, s: Tensor | float, mode: str = "bilinear", padding_mode: s
         ValueError: ``x`` not 4-D, or ``s`` of a wrong shape or on another device.
     """
     check_floating(x)
-    if x.ndim != 4:
-        raise ValueError(f"x must have shape (B, C, H, W), got {tuple(x.shape)}")
+    if x.ndim != 4 or x.shape[0] == 0:
+        raise ValueError(f"x must have shape (B, C, H, W) with B >= 1, got {tuple(x.shape)}")
     s = per_example(s, x.shape[0], x)
     angle = 2 * math.pi * s
     cos, sin = torch.cos(angle), torch.sin(angle)

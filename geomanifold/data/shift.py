@@ -1,5 +1,5 @@
 """Cyclic translation by a fraction ``s`` of the length: the circle context of MNIST-1D and the
-second coordinate of the torus context (issue 4)."""
+second coordinate of the torus context."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from torch import nn
 from ..data import DataSplit
 from ..io import write_csv, write_json
 from ..plotting import save_png
-from ..plotting.paths import plot_along_paths
+from ..plotting.paths import PANELS, SQUARED_SPEED_LABEL, plot_along_paths
 from ..weightspace.alignment import align_hidden_units
 from ..weightspace.autoneb import autoneb
 from ..weightspace.connectivity import train_curve_on_loss
@@ -262,7 +262,8 @@ def write_results(out: Path, results: dict[str, dict], settings: dict, prefix: s
     write_csv(out / f"{prefix}_curves.csv", curves)
     write_json(out / f"{prefix}.json", {"settings": settings, "paths": results})
     title = f"{settings['arch']} (width {settings['width']}) on {settings['data']}"
-    save_png(plot_along_paths(results, title=title), out / f"{prefix}_along_paths.png")
+    panels = PANELS if settings["kind"] == "kl" else (*PANELS[:2], (*PANELS[2][:2], SQUARED_SPEED_LABEL))
+    save_png(plot_along_paths(results, panels, title), out / f"{prefix}_along_paths.png")
     return rows
 
 

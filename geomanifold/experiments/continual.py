@@ -1,4 +1,4 @@
-"""Continual learning along functionally invariant paths against fine-tuning baselines (issue 5).
+"""Continual learning along functionally invariant paths against fine-tuning baselines (docs/results_fip.md).
 
 Two task pairs on one data set, a single 10-way head throughout (class-incremental for ``digits``):
 

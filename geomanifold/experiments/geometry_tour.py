@@ -1,7 +1,7 @@
 """The geometry tour: built-in surfaces against their closed forms, and the torus's curvature.
 
 Everything here is computed by the generic machinery (forward-mode jets of ``phi``, then
-``m × m`` algebra) and compared with the closed forms of DESIGN.md §2:
+``m × m`` algebra) and compared with the closed forms (do Carmo 1976, §2-5, §3-3):
 
 * a table of metric entries, volume element and Gaussian curvature at a few chart points of the
   sphere, the torus in R³, the flat torus in R⁴ and a saddle graph, each next to its closed form
@@ -185,7 +185,7 @@ def write_table(rows: list[dict], out: Path) -> tuple[Path, Path]:
         "description": (
             "Induced metric g_ij, volume element sqrt(det g) and Gaussian curvature K of built-in "
             "surfaces at chart points (s0, s1), computed by forward-mode jets of phi, next to the "
-            "closed forms of DESIGN.md section 2; rows without a point are totals by quadrature."
+            "closed forms (do Carmo 1976, §2-5, §3-3); rows without a point are totals by quadrature."
         ),
         "dtype": "float64",
         "max_abs_error": max(row["abs_error"] for row in rows),

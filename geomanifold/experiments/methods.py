@@ -1,10 +1,11 @@
-"""The conditioning methods compared in issue 4, built on one backbone.
+"""The conditioning methods compared by ``geomanifold compare``, built on one backbone.
 
 Backbones (``backbone(kind, input_shape, width, classes)``): ``mlp`` is ``Flatten → Linear(D, w)
 → ReLU → Linear(w, C)`` (SCN's FashionMNIST set-up with ``w = 32``); ``cnn`` is
 ``Conv(c, w, 3) → ReLU → MaxPool(2) → Conv(w, 2w, 3) → ReLU → MaxPool(2) → Flatten → Linear``
 (``Conv1d`` for sequences; :func:`~geomanifold.experiments.networks.small_cnn`). Every method
-starts from the same backbone weights for a seed.
+is built under the run's seed; the manifold, ``unconditioned``, ``film``, ``film-mlp``,
+``hypernet`` and ``scn`` start as the same backbone network at every ``s``.
 
 | method | model | optimizer |
 |---|---|---|
@@ -12,10 +13,17 @@ starts from the same backbone weights for a seed.
 | ``manifold-adam`` | the same | ``torch.optim.Adam`` (no metric) |
 | ``unconditioned`` | :class:`Unconditioned` | Adam |
 | ``concat`` | :class:`InputConcat` (context features as extra inputs / channels) | Adam |
-| ``film`` | :class:`FiLM` on every hidden layer | Adam |
-| ``scn`` | :class:`SCN` with ``D = 3`` weight copies | Adam |
+| ``concat-every`` | :class:`ConditionedMLP`, features at the input of every layer (mlp only) | Adam |
+| ``film`` | :class:`FiLM` on every hidden layer, one linear generator | Adam |
+| ``film-mlp`` | :class:`FiLM` with an MLP generator, hidden width matched to the manifold's size | Adam |
+| ``hypernet`` | :class:`HyperNetwork`, code size ``K − 1`` (the manifold's ``K``), generator 64 | Adam |
+| ``scn`` | :class:`SCN` with ``D = 3`` weight copies, each starting as the backbone | Adam |
+| ``scn-independent`` | :class:`SCN` with independent initial copies (as in the paper) | Adam |
 | ``specialists`` | :class:`Specialists`, one backbone per training context value | Adam |
-| ``<name>-matched`` | ``concat``, ``film``, ``unconditioned`` at the manifold's parameter count | Adam |
+| ``<name>-matched`` | ``concat``, ``concat-every``, ``film`` or ``unconditioned``, manifold-sized | Adam |
+
+The specialists are trained one after the other, each on all training examples with contexts
+drawn from its own cell (:func:`specialist_cell_sampler`), so each sees the whole data set.
 """
 
 from __future__ import annotations
@@ -29,7 +37,9 @@ from torch import Tensor, nn
 
 from ..baselines import (
     SCN,
+    ConditionedMLP,
     FiLM,
+    HyperNetwork,
     InputConcat,
     Specialists,
     Unconditioned,
@@ -51,24 +61,30 @@ __all__ = [
     "backbone",
     "build_method",
     "manifold_basis",
+    "specialist_cell_sampler",
     "specialist_contexts",
 ]
 
 BACKBONES = ("mlp", "cnn")
 MANIFOLDS = ("line", "circle", "fourier2", "spline", "torus", "cylinder")
-_MATCHABLE = ("concat", "film", "unconditioned")
+_MATCHABLE = ("concat", "film", "unconditioned", "concat-every")
 METHODS = (
     "manifold",
     "manifold-adam",
     "unconditioned",
     "concat",
+    "concat-every",
     "film",
+    "film-mlp",
+    "hypernet",
     "scn",
+    "scn-independent",
     "specialists",
     *(f"{name}-matched" for name in _MATCHABLE),
 )
 SCN_DIMENSIONS = 3
 SPLINE_POINTS = 6
+GENERATOR_WIDTH = 64
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,7 @@ class MethodSpec:
     manifold: str
     specialist_contexts: Tensor
     lr: float
+    weight_decay: float = 0.0
 
 
 def backbone(kind: str, input_shape: tuple[int, ...], width: int, classes: int, extra: int = 0) -> nn.Module:
@@ -160,29 +177,88 @@ def build_method(name: str, spec: MethodSpec, seed: int) -> tuple[nn.Module, tor
         torch.manual_seed(seed)
         model = _build(name, spec)
     if name == "manifold":
-        return model, NaturalGradientAdam(model.param_groups(), lr=spec.lr)
-    return model, torch.optim.Adam(model.parameters(), lr=spec.lr)
+        return model, NaturalGradientAdam(model.param_groups(), lr=spec.lr, weight_decay=spec.weight_decay)
+    return model, torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
 
 
 def _build(name: str, spec: MethodSpec) -> nn.Module:
     def net(width: int = spec.width, extra: int = 0) -> nn.Module:
         return backbone(spec.backbone, spec.input_shape, width, spec.classes, extra)
 
+    def every_layer(width: int) -> nn.Module:
+        if spec.backbone != "mlp":
+            raise ValueError(f"--methods concat-every needs --backbone mlp, got --backbone {spec.backbone}")
+        return ConditionedMLP(
+            math.prod(spec.input_shape), [width], spec.classes, spec.periodic, every_layer=True
+        )
+
     builders: dict[str, Callable[[int], nn.Module]] = {
         "unconditioned": lambda w: Unconditioned(net(w), spec.periodic),
         "concat": lambda w: InputConcat(
             net(w, feature_count(spec.periodic)), spec.periodic, flatten=spec.backbone == "mlp"
         ),
+        "concat-every": every_layer,
         "film": lambda w: FiLM(net(w), spec.periodic),
     }
-    if name in ("manifold", "manifold-adam"):
-        return WeightManifold(net(), manifold_basis(spec.manifold, spec.periodic))
-    if name == "scn":
-        return SCN(net(), SCN_DIMENSIONS, spec.periodic)
+    basis = manifold_basis(spec.manifold, spec.periodic)
     if name == "specialists":
         return Specialists(net, spec.specialist_contexts, spec.periodic)
-    if name.endswith("-matched"):
-        base = name.removesuffix("-matched")
-        target = count_parameters(WeightManifold(net(), manifold_basis(spec.manifold, spec.periodic)))
-        return builders[base](parameter_matched_width(builders[base], target))
-    return builders[name](spec.width)
+    if name in builders:
+        return builders[name](spec.width)
+    shared = net()  # the first network drawn under the seed: the backbone every method starts from
+    if name in ("manifold", "manifold-adam"):
+        return WeightManifold(shared, basis)
+    if name in ("scn", "scn-independent"):
+        return SCN(shared, SCN_DIMENSIONS, spec.periodic, init="copy" if name == "scn" else "independent")
+    if name == "hypernet":
+        return HyperNetwork(shared, max(basis.size - 1, 1), spec.periodic, GENERATOR_WIDTH)
+    target = count_parameters(WeightManifold(shared, basis))
+    if name == "film-mlp":
+        width = parameter_matched_width(lambda h: FiLM(shared, spec.periodic, hidden=h), target)
+        return FiLM(shared, spec.periodic, hidden=width)
+    base = name.removesuffix("-matched")
+    return builders[base](parameter_matched_width(builders[base], target))
+
+
+def specialist_cell_sampler(
+    contexts: Tensor,
+    index: int,
+    periodic: tuple[bool, ...],
+    supported: Callable[[Tensor], Tensor],
+    fixed: bool,
+) -> Callable[[int, torch.Generator], Tensor]:
+    """``sample(n, generator) -> (n, m)``: contexts drawn uniformly from the cell of specialist
+    ``index`` (the box around ``contexts[index]`` whose side along each coordinate is the spacing
+    of the specialists' values there; the first coordinate fixed when ``fixed``, i.e. discrete
+    training values), kept where ``supported`` is true (rejection), periodic coordinates wrapped.
+
+    With the specialists on a grid these cells are the regions routed to each specialist, so all
+    of a specialist's training examples reach it."""
+    centre = contexts[index]
+    widths = []
+    for i in range(len(periodic)):
+        values = torch.unique(contexts[:, i])
+        widths.append(1.0 / len(values) if periodic[i] or len(values) > 1 else 1.0)
+    widths = torch.tensor(widths)
+    if fixed:
+        widths[0] = 0.0
+
+    def sample(n: int, generator: torch.Generator) -> Tensor:
+        device = generator.device
+        kept: list[Tensor] = []
+        count = 0
+        for _ in range(1000):
+            u = torch.rand(2 * n, len(periodic), generator=generator, device=device)
+            s = centre.to(device) + (u - 0.5) * widths.to(device)
+            for i, p in enumerate(periodic):
+                s[:, i] = torch.remainder(s[:, i], 1.0) if p else s[:, i].clamp(0.0, 1.0)
+            s = s[supported(s)]
+            kept.append(s)
+            count += len(s)
+            if count >= n:
+                return torch.cat(kept)[:n]
+        raise ValueError(
+            f"the cell of specialist {index} at {centre.tolist()} lies outside the training support"
+        )
+
+    return sample

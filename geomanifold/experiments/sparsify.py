@@ -1,4 +1,4 @@
-"""Sparsification along functionally invariant paths against magnitude pruning (issue 5).
+"""Sparsification along functionally invariant paths against magnitude pruning (docs/results_fip.md).
 
 For each seed a network is trained (or one is loaded from a ``geomanifold train`` checkpoint, whose
 metadata then sets the data, architecture and width; seeds then vary only the minibatches) and, at each

@@ -1,8 +1,9 @@
-"""Embedded-manifold geometry (DESIGN.md §2)."""
+"""Embedded-manifold geometry (do Carmo 1976, ch. 2-4; Lee 2018, ch. 2, 4-8; docs/concepts.md)."""
 
 from .classical import Circle, Ellipse, FlatTorus, Graph, Helix, Sphere, Torus
 from .linear_basis import LinearBasisManifold
 from .local import LocalGeometry, SingularMetricError
+from .lowrank import LowRankManifold
 from .manifold import EmbeddedManifold
 from .pullback import PullbackManifold
 
@@ -15,6 +16,7 @@ __all__ = [
     "Helix",
     "LinearBasisManifold",
     "LocalGeometry",
+    "LowRankManifold",
     "PullbackManifold",
     "SingularMetricError",
     "Sphere",

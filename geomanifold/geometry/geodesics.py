@@ -1,4 +1,5 @@
-"""Geodesics in a chart: exponential map, logarithm, parallel transport (DESIGN.md §2).
+"""Geodesics in a chart: exponential map, logarithm, parallel transport
+(do Carmo 1976, §4-4 and §4-6; Lee 2018, ch. 4-6).
 
 The geodesic equation ``s''^k + Γ^k_ij s'^i s'^j = 0`` and the transport equation
 ``w'^k + Γ^k_ij s'^i w^j = 0`` are integrated by a fixed-step explicit 8th-order Runge–Kutta method

@@ -1,4 +1,5 @@
-"""Linear-basis manifolds ``phi(s) = Σ_k φ_k(s) P_k`` and their ``K × K`` fast path (DESIGN.md §2-3).
+"""Linear-basis manifolds ``phi(s) = Σ_k φ_k(s) P_k`` and their ``K × K`` fast path
+(docs/concepts.md, "Computing it without D × D matrices").
 
 Every derivative of ``phi`` is ``A(s) P`` with ``A`` the basis jet ``(n, K)``, so every inner product
 is ``A Q Aᵀ`` with the control-point Gram ``Q = P Pᵀ`` (``K × K``). After one ``O(K² D)`` pass to

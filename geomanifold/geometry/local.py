@@ -1,7 +1,8 @@
 """Intrinsic geometry at a batch of points, from the Gram matrix of the jet alone.
 
 Every intrinsic quantity of an embedded manifold is an inner product of derivative vectors
-(DESIGN.md §2). Given the *jet Gram* ``Γ[p, q] = <∂^{α_p} phi, ∂^{α_q} phi>`` over the
+(do Carmo 1976, §2-5, §3-3, §4-3; Lee 2018, ch. 5, 7-8). Given the *jet Gram*
+``Γ[p, q] = <∂^{α_p} phi, ∂^{α_q} phi>`` over the
 multi-indices of :func:`geomanifold.jets.multi_indices`, everything below is ``m × m`` algebra:
 
 * metric ``g_ij = <∂_i phi, ∂_j phi>``

@@ -1,4 +1,5 @@
-"""Embedded manifolds: geometry derived from the immersion ``phi`` alone (DESIGN.md §2).
+"""Embedded manifolds: geometry derived from the immersion ``phi`` alone
+(do Carmo 1976, §2-5, §3-3, §4-3; Lee 2018, ch. 2, 5, 7-8).
 
 A subclass sets ``dim`` (m, 1 to 3), implements ``phi(s): (..., m) -> (..., D)`` and optionally a
 ``chart`` (default: all of ``R^m``). Everything else is derived matrix-free: derivative vectors by

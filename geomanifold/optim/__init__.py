@@ -1,4 +1,5 @@
-"""Optimization on weight manifolds: the volume-constrained natural-gradient step (DESIGN.md §3).
+"""Optimization on weight manifolds: the volume-constrained natural-gradient step
+(Benjamin et al. 2025, arXiv 2505.22994; docs/concepts.md, conditioning).
 
 Control-point param groups ``{"params": [P, ...], "basis": basis, "metric": ...}`` (``P: (K, *S)``)
 are stepped along ``−η (G⁻¹ ⊗ I) ∇_P L``; other groups take the plain step.
@@ -15,6 +16,7 @@ from .cg import conjugate_gradient
 from .geoopt_bridge import ControlPointManifold, to_manifold_parameters
 from .groups import METRIC_NAMES
 from .jacobian import JacobianMetric
+from .lowrank import FactorMetric
 from .metric import ChartMetric, EmpiricalMetric, FixedMetric, KroneckerMetric, Metric, mix, mix_
 from .preconditioner import NaturalGradientPreconditioner
 from .sgd import NaturalGradientSGD
@@ -25,6 +27,7 @@ __all__ = [
     "ChartMetric",
     "ControlPointManifold",
     "EmpiricalMetric",
+    "FactorMetric",
     "FixedMetric",
     "JacobianMetric",
     "KroneckerMetric",

@@ -1,4 +1,4 @@
-"""Natural-gradient Adam whose second moment is the fibre-wise ``G``-norm (DESIGN.md §3).
+"""Natural-gradient Adam whose second moment is the fibre-wise ``G``-norm (docs/conditioning.md).
 
 Adam's per-coordinate scaling partly undoes the ``G⁻¹`` mixing if applied to each of the ``K``
 control points separately. Here a *fibre* is one weight coordinate ``d`` with its ``K`` control
@@ -8,12 +8,12 @@ moment is taken per fibre in that metric, so Adam rescales whole fibres and keep
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor
 
-from .groups import ManifoldGroupsMixin, add_weight_decay_, check_nonnegative
+from .groups import ManifoldGroupsMixin, check_nonnegative
 from .metric import KroneckerMetric
 
 __all__ = ["NaturalGradientAdam"]
@@ -91,35 +91,27 @@ class NaturalGradientAdam(ManifoldGroupsMixin, torch.optim.Optimizer):
                 "use NaturalGradientPreconditioner with torch.optim.Adam instead"
             )
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        """One step for every parameter with a gradient; returns ``closure()`` if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            metric = group["metric"]
-            grads = add_weight_decay_(group, group["weight_decay"])
-            naturals = grads if metric is None else metric.solve(group["params"], grads)
-            for p, g, r in zip(group["params"], grads, naturals, strict=True):
-                if g is None:
-                    continue
-                square = r * r if metric is None else (g * r).sum(dim=0, keepdim=True).clamp_min_(0)
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(square)
-                    if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = torch.zeros_like(square)
-                state["step"] += 1
-                state["exp_avg"].mul_(beta1).add_(r, alpha=1 - beta1)
-                state["exp_avg_sq"].mul_(beta2).add_(square, alpha=1 - beta2)
-                second = state["exp_avg_sq"]
+    def step_group(self, group: dict, grads: list[Tensor | None]) -> None:
+        """The Adam update of one group from its Euclidean gradients (weight decay added)."""
+        beta1, beta2 = group["betas"]
+        metric = group["metric"]
+        naturals = grads if metric is None else metric.solve(group["params"], grads)
+        for p, g, r in zip(group["params"], grads, naturals, strict=True):
+            if g is None:
+                continue
+            square = r * r if metric is None else (g * r).sum(dim=0, keepdim=True).clamp_min_(0)
+            state = self.state[p]
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = torch.zeros_like(p)
+                state["exp_avg_sq"] = torch.zeros_like(square)
                 if group["amsgrad"]:
-                    second = torch.maximum(state["max_exp_avg_sq"], second, out=state["max_exp_avg_sq"])
-                denom = (second / (1 - beta2 ** state["step"])).sqrt_().add_(group["eps"])
-                p.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / (1 - beta1 ** state["step"]))
-        return loss
+                    state["max_exp_avg_sq"] = torch.zeros_like(square)
+            state["step"] += 1
+            state["exp_avg"].mul_(beta1).add_(r, alpha=1 - beta1)
+            state["exp_avg_sq"].mul_(beta2).add_(square, alpha=1 - beta2)
+            second = state["exp_avg_sq"]
+            if group["amsgrad"]:
+                second = torch.maximum(state["max_exp_avg_sq"], second, out=state["max_exp_avg_sq"])
+            denom = (second / (1 - beta2 ** state["step"])).sqrt_().add_(group["eps"])
+            p.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / (1 - beta1 ** state["step"]))

@@ -1,7 +1,7 @@
 """Conjugate gradients for ``M x = b``, ``M`` symmetric positive definite, given ``v ↦ M v``.
 
 Vectors are lists of tensors (one per parameter), so the operator never has to flatten or
-concatenate parameters and no matrix is formed (DESIGN.md §3: the metric of a nonlinear
+concatenate parameters and no matrix is formed (the metric of a nonlinear
 parameterisation is never inverted densely).
 """
 

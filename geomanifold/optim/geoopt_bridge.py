@@ -1,12 +1,13 @@
 """geoopt bridge: control points as points of a flat manifold with the metric ``G ⊗ I``.
 
 A control-point tensor ``P: (K, *S)`` lives in ``R^{K×D}`` with the constant metric of the
-volume constraint (DESIGN.md §3): ``⟨u, v⟩ = Σ_kl G_kl ⟨u_k, v_l⟩ = ∫ ⟨ΔW_u(s), ΔW_v(s)⟩ dμ``
+volume constraint (Benjamin et al. 2025): ``⟨u, v⟩ = Σ_kl G_kl ⟨u_k, v_l⟩ = ∫ ⟨ΔW_u(s), ΔW_v(s)⟩ dμ``
 (chart metric). It is flat, so the exponential map is ``x + u``, transport is the identity and
 both projections are the identity; :class:`ControlPointManifold` implements these, with
 ``egrad2rgrad = G⁻¹ ⊗ I`` and a fibre-wise ``component_inner`` (one value per weight coordinate,
 the ``G``-inner product of its K entries), which is what ``geoopt.optim.RiemannianAdam`` uses
-for its second moment.
+for its second moment. ``G`` and ``G⁻¹`` are kept as their diagonals where they are diagonal,
+as :class:`~geomanifold.optim.sgd.NaturalGradientSGD` keeps them (:func:`~.metric.compact`).
 
 Equivalences (tested):
 
@@ -32,7 +33,7 @@ from torch import Tensor, nn
 
 from ..bases.basis import spd_inverse
 from .groups import resolve_metric
-from .metric import KroneckerMetric, fibre_inner, mix
+from .metric import KroneckerMetric, compact, fibre_inner, mix, mix_
 
 __all__ = ["ControlPointManifold", "to_manifold_parameters"]
 
@@ -41,7 +42,8 @@ class ControlPointManifold(geoopt.Manifold):
     """``R^{K×D}`` with the metric ``G ⊗ I``; points and tangent vectors are ``(K, *S)`` tensors.
 
     Args:
-        metric: SPD ``G: (K, K)``.
+        metric: SPD ``G: (K, K)``; the attributes ``metric`` and ``metric_inverse`` hold ``G``
+            and ``G⁻¹`` as ``(K,)`` diagonals where they are diagonal, else ``(K, K)``.
     """
 
     name = "ControlPoints"
@@ -59,8 +61,8 @@ class ControlPointManifold(geoopt.Manifold):
         """Replace ``G`` (same ``K``); raises ``ValueError`` if it is not SPD."""
         if metric.shape != (self.size, self.size):
             raise ValueError(f"metric must have shape ({self.size}, {self.size}), got {tuple(metric.shape)}")
-        self.metric = metric.detach().clone()
-        self.metric_inverse = spd_inverse(self.metric, "metric")
+        self.metric = compact(metric).clone()
+        self.metric_inverse = compact(spd_inverse(metric.detach(), "metric"))
 
     def _check_shape(self, shape: tuple[int, ...], name: str) -> tuple[bool, str | None]:
         if len(shape) >= 1 and shape[0] == self.size:
@@ -88,7 +90,10 @@ class ControlPointManifold(geoopt.Manifold):
         return fibre_inner(self.metric, u, v)
 
     def egrad2rgrad(self, x: Tensor, u: Tensor) -> Tensor:
-        """``(G⁻¹ ⊗ I) u``."""
+        """``(G⁻¹ ⊗ I) u``; written into ``u`` when ``u`` is ``x.grad`` (as geoopt's optimizers pass
+        it: they overwrite the gradient anyway, as the natural optimizers do), else a new tensor."""
+        if u is x.grad:
+            return mix_(self.metric_inverse, u)
         return mix(self.metric_inverse, u)
 
     def proju(self, x: Tensor, u: Tensor) -> Tensor:

@@ -1,7 +1,7 @@
 """Weight-manifold param groups: which metric each group carries, and its natural gradient.
 
 A param group ``{"params": [P, ...], "basis": basis}`` holds control points ``P: (K, *S)`` of
-``W(s) = Σ_k φ_k(s) P_k`` with ``K = basis.size`` (DESIGN.md §3). Its ``"metric"`` entry picks
+``W(s) = Σ_k φ_k(s) P_k`` with ``K = basis.size`` (docs/conditioning.md). Its ``"metric"`` entry picks
 ``G`` of the natural step ``ΔP = −η (G⁻¹ ⊗ I) ∇_P L``:
 
 - ``"chart"`` (default): the basis Gram matrix :class:`~.metric.ChartMetric`;
@@ -14,11 +14,15 @@ A param group ``{"params": [P, ...], "basis": basis}`` holds control points ``P:
 
 A group without a basis is an ordinary group (plain gradient) unless its metric is a tensor or a
 ``Metric`` object. Resolution replaces the entry by the ``Metric`` (or ``None``) it names.
+
+Control points carry their basis (:func:`mark_control_points`, done by ``WeightManifold``), so
+plain parameters such as ``wm.parameters()`` are split into the same groups as
+``wm.param_groups()`` (:func:`split_control_points`) and take the same steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor
@@ -33,14 +37,44 @@ __all__ = [
     "add_weight_decay_",
     "check_nonnegative",
     "load_metric_states",
+    "mark_control_points",
     "metric_states",
     "natural_gradients_",
     "observe_contexts",
     "resolve_metric",
+    "split_control_points",
 ]
 
 METRIC_NAMES = ("chart", "empirical", "volume", "none")
 _BUILDERS = {"chart": ChartMetric, "empirical": EmpiricalMetric, "volume": VolumeMetric}
+
+
+_BASIS_ATTRIBUTE = "_control_point_basis"
+
+
+def mark_control_points(params: Iterable[Tensor], basis: Basis) -> None:
+    """Record on each control-point tensor ``(K, *S)`` the basis that mixes it."""
+    for p in params:
+        setattr(p, _BASIS_ATTRIBUTE, basis)
+
+
+def split_control_points(group: dict) -> list[dict]:
+    """A param group given without ``"basis"`` or ``"metric"``: its marked control points moved to
+    one group per basis (with the group's other options), the rest left as a plain group."""
+    if "basis" in group or "metric" in group:
+        return [group]
+    params = [group["params"]] if isinstance(group["params"], Tensor) else list(group["params"])
+    by_basis: dict[int, dict] = {}
+    plain = []
+    for p in params:
+        basis = getattr(p, _BASIS_ATTRIBUTE, None)
+        if basis is None:
+            plain.append(p)
+        else:
+            by_basis.setdefault(id(basis), {**group, "params": [], "basis": basis})["params"].append(p)
+    if not by_basis:
+        return [group]
+    return [*by_basis.values(), *([{**group, "params": plain}] if plain else [])]
 
 
 def resolve_metric(group: dict, index: int) -> Metric | None:
@@ -124,7 +158,9 @@ def load_metric_states(groups: Iterable[dict], states: Iterable[dict]) -> None:
 class ManifoldGroupsMixin:
     """Param-group handling of the natural-gradient ``torch.optim.Optimizer`` subclasses.
 
-    Resolves each group's metric when the group is added (:func:`resolve_metric`), feeds contexts
+    Resolves each group's metric when the group is added (:func:`resolve_metric`), takes the
+    step (:meth:`step`: the closure, then per group the weight decay ``g ← ∇L + λP`` and the
+    subclass' ``step_group(group, grads)``), feeds contexts
     to empirical metrics (:meth:`observe`), and keeps ``state_dict()`` free of Python objects:
     bases and metrics stay with the optimizer (its constructor defines them); the state dict
     holds only the metrics' state under ``"metric_states"``, so it loads with
@@ -134,9 +170,26 @@ class ManifoldGroupsMixin:
     param_groups: list[dict]
 
     def add_param_group(self, param_group: dict) -> None:
-        super().add_param_group(param_group)
-        index = len(self.param_groups) - 1
-        self.param_groups[index]["metric"] = resolve_metric(self.param_groups[index], index)
+        for group in split_control_points(param_group):
+            super().add_param_group(group)
+            index = len(self.param_groups) - 1
+            self.param_groups[index]["metric"] = resolve_metric(self.param_groups[index], index)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
+        """One step for every parameter with a gradient; returns ``closure()`` if given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self.step_group(group, add_weight_decay_(group, group["weight_decay"]))
+        return loss
+
+    def step_group(self, group: dict, grads: list[Tensor | None]) -> None:
+        """Update the parameters of ``group`` from its gradients ``grads`` (the ``.grad`` tensors,
+        weight decay added; None where a parameter has none)."""
+        raise NotImplementedError
 
     def observe(self, s) -> None:
         """Record the contexts ``s: (..., m)`` of the current batch for ``"empirical"`` metrics."""

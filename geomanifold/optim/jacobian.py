@@ -1,7 +1,7 @@
 """The metric of a parameterisation ``W(s; P)`` that is not linear in ``P``, applied matrix-free.
 
 The volume constraint ``∫ ||W(s; P + ΔP) − W(s; P)||² dμ(s) <= ε`` has, to second order, the
-metric (DESIGN.md §3)
+metric (Benjamin et al. 2025, arXiv 2505.22994)
 
     M = ∫ J_P(s)ᵀ J_P(s) dμ(s) ≈ Σ_i w_i J_P(s_i)ᵀ J_P(s_i),     J_P = ∂W/∂P,
 

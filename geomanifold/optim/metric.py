@@ -1,4 +1,5 @@
-"""Metrics on control points: the ``M`` of the natural step ``ΔP = −η M⁻¹ ∇_P L`` (DESIGN.md §3).
+"""Metrics on control points: the ``M`` of the natural step ``ΔP = −η M⁻¹ ∇_P L``
+(Benjamin et al. 2025, arXiv 2505.22994).
 
 For a linear-basis manifold ``W(s) = Σ_k φ_k(s) P_k`` the metric of the volume constraint
 ``∫ ||W(s; P + ΔP) − W(s; P)||² dμ(s)`` is ``M = G ⊗ I`` with a ``K × K`` matrix ``G``; it acts on
@@ -25,6 +26,7 @@ __all__ = [
     "KroneckerMetric",
     "Metric",
     "check_control_points",
+    "compact",
     "fibre_inner",
     "mix",
     "mix_",
@@ -36,6 +38,13 @@ _BLOCK = 1 << 15  # columns per block of the in-place mixing: K × 32768 entries
 
 def _as_rows(diagonal: Tensor, tensor: Tensor) -> Tensor:
     return diagonal.to(tensor).reshape(-1, *([1] * (tensor.ndim - 1)))
+
+
+def compact(matrix: Tensor) -> Tensor:
+    """A symmetric ``(K, K)`` matrix as its diagonal ``(K,)`` when it is diagonal (Fourier bases and
+    their products), else unchanged: :func:`mix` then scales rows instead of multiplying."""
+    matrix = matrix.detach()
+    return matrix.diagonal() if torch.equal(matrix, torch.diag(matrix.diagonal())) else matrix
 
 
 def mix(matrix: Tensor, tensor: Tensor) -> Tensor:
@@ -167,10 +176,7 @@ class _ConstantMetric(KroneckerMetric):
 
     def __init__(self, matrix: Tensor, inverse: Tensor):
         self.size = matrix.shape[0]
-        inverse = inverse.detach()
-        if torch.equal(inverse, torch.diag(inverse.diagonal())):
-            inverse = inverse.diagonal()
-        self._pair = (matrix.detach(), inverse)
+        self._pair = (matrix.detach(), compact(inverse))
         self._cache: dict[tuple[torch.device, torch.dtype], tuple[Tensor, ...]] = {}
 
     def _cast(self, params: Sequence[Tensor]) -> tuple[Tensor, ...]:
@@ -190,7 +196,7 @@ class ChartMetric(_ConstantMetric):
     """The closed-form Gram matrix ``G = ∫ φ φᵀ dμ`` of the basis over its chart (the default).
 
     ``μ`` is the uniform probability measure of the chart, so ``G ⊗ I`` is the metric of
-    ``∫ ||ΔW(s)||² dμ(s)`` (DESIGN.md §3, e.g. ``G⁻¹ = [[4, −2], [−2, 4]]`` for the line).
+    ``∫ ||ΔW(s)||² dμ(s)`` (Benjamin et al. 2025; e.g. ``G⁻¹ = [[4, −2], [−2, 4]]`` for the line).
     """
 
     def __init__(self, basis: Basis):
@@ -222,8 +228,9 @@ class FixedMetric(_ConstantMetric):
 class EmpiricalMetric(KroneckerMetric):
     """``G = mean_i φ(s_i) φ(s_i)ᵀ + ridge · I`` over the contexts ``s_i`` seen in training.
 
-    The consistent metric when the training contexts are far from uniform (DESIGN.md §3). Feed it
-    each batch's contexts with :meth:`observe` (or the optimizer's ``observe(s)``) before the step.
+    The consistent metric when the training contexts are far from uniform (the volume constraint
+    under the contexts' empirical distribution). Feed it each batch's contexts with :meth:`observe` (or the
+    optimizer's ``observe(s)``) before the step.
 
     Args:
         basis: the basis ``φ``.

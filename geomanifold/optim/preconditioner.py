@@ -1,4 +1,4 @@
-"""The natural-gradient preconditioner for any ``torch.optim`` optimizer (DESIGN.md §3).
+"""The natural-gradient preconditioner for any ``torch.optim`` optimizer (docs/conditioning.md).
 
 Between ``backward()`` and the optimizer's ``step()``,
 :meth:`NaturalGradientPreconditioner.precondition_` replaces every ``P.grad`` of its groups by
@@ -23,7 +23,14 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from .groups import load_metric_states, metric_states, natural_gradients_, observe_contexts, resolve_metric
+from .groups import (
+    load_metric_states,
+    metric_states,
+    natural_gradients_,
+    observe_contexts,
+    resolve_metric,
+    split_control_points,
+)
 
 __all__ = ["NaturalGradientPreconditioner"]
 
@@ -53,15 +60,17 @@ class NaturalGradientPreconditioner:
             self.add_param_group(group)
 
     def add_param_group(self, param_group: dict) -> None:
-        """Add a group (same keys as the constructor's groups)."""
-        params = param_group["params"]
-        group = {
-            "metric": self.default_metric,
-            **param_group,
-            "params": [params] if isinstance(params, Tensor) else list(params),
-        }
-        group["metric"] = resolve_metric(group, len(self.param_groups))
-        self.param_groups.append(group)
+        """Add a group (same keys as the constructor's groups); marked control points given
+        without a basis are found (:func:`~geomanifold.optim.groups.split_control_points`)."""
+        for part in split_control_points(param_group):
+            params = part["params"]
+            group = {
+                "metric": self.default_metric,
+                **part,
+                "params": [params] if isinstance(params, Tensor) else list(params),
+            }
+            group["metric"] = resolve_metric(group, len(self.param_groups))
+            self.param_groups.append(group)
 
     @torch.no_grad()
     def precondition_(self) -> None:

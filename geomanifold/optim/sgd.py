@@ -1,13 +1,13 @@
-"""Natural-gradient SGD: the volume-constrained step as a torch optimizer (DESIGN.md §3)."""
+"""Natural-gradient SGD: the volume-constrained step as a torch optimizer (Benjamin et al. 2025)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor
 
-from .groups import ManifoldGroupsMixin, add_weight_decay_, check_nonnegative, natural_gradients_
+from .groups import ManifoldGroupsMixin, check_nonnegative, natural_gradients_
 
 __all__ = ["NaturalGradientSGD"]
 
@@ -71,26 +71,18 @@ class NaturalGradientSGD(ManifoldGroupsMixin, torch.optim.Optimizer):
         }
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        """One step for every parameter with a gradient; returns ``closure()`` if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            momentum, dampening = group["momentum"], group["dampening"]
-            add_weight_decay_(group, group["weight_decay"])
-            for p, d in zip(group["params"], natural_gradients_(group), strict=True):
-                if d is None:
-                    continue
-                if momentum:
-                    state = self.state[p]
-                    if "momentum_buffer" not in state:
-                        state["momentum_buffer"] = d.clone()
-                    else:
-                        state["momentum_buffer"].mul_(momentum).add_(d, alpha=1 - dampening)
-                    buffer = state["momentum_buffer"]
-                    d = d.add_(buffer, alpha=momentum) if group["nesterov"] else buffer
-                p.add_(d, alpha=-group["lr"])
-        return loss
+    def step_group(self, group: dict, grads: list[Tensor | None]) -> None:
+        """The SGD update of one group from its Euclidean gradients (weight decay added)."""
+        momentum, dampening = group["momentum"], group["dampening"]
+        for p, d in zip(group["params"], natural_gradients_(group), strict=True):
+            if d is None:
+                continue
+            if momentum:
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = d.clone()
+                else:
+                    state["momentum_buffer"].mul_(momentum).add_(d, alpha=1 - dampening)
+                buffer = state["momentum_buffer"]
+                d = d.add_(buffer, alpha=momentum) if group["nesterov"] else buffer
+            p.add_(d, alpha=-group["lr"])

@@ -1,7 +1,7 @@
 """The volume measure: Gram matrix of the basis under the manifold's own volume element.
 
 With the measure ``ρ(s) ds``, ``ρ = sqrt(det g(s))``, of the whole network's ``W(s)`` instead of
-the chart measure ``ds``, the volume-constrained step (DESIGN.md §3) bounds the movement per unit
+the chart measure ``ds``, the volume-constrained step (Benjamin et al. 2025) bounds the movement per unit
 of manifold volume. The metric is still ``G ⊗ I`` with
 
     G_vol = ∫ φ φᵀ ρ ds / ∫ ρ ds,    g(s) = A(s) Q A(s)ᵀ,    Q = Σ_t P_t P_tᵀ,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 
-from ..experiments.statistics import mean_interval
+from ..summary import mean_interval
 from .figures import new_figure, save_png
 
 __all__ = [
@@ -87,6 +87,10 @@ def plot_polar_accuracy(ax: Axes, result: dict) -> None:
     for value in protocol["train_values"] or []:
         ax.plot([2 * math.pi * value] * 2, [0, 1], color="black", lw=0.8, ls=":")
     ax.set_ylim(0, 1)
+    ax.set_rgrids([0.25, 0.5, 0.75, 1.0], fontsize=7)
+    ax.set_rlabel_position(90)
+    ax.set_ylabel("radius: test accuracy (0 to 1)", fontsize=8, labelpad=34)
+    ax.set_xlabel("angle: rotation 2πs of the test digits", fontsize=8)
     ax.set_title("test accuracy vs rotation angle", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.05, 1.0))
 
