@@ -33,7 +33,7 @@ from .train import add_network_options
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "load_endpoints", "register", "run"]
 
 NAME = "connect"
-HELP = "connect two trained networks by straight, Bézier and geodesic paths"
+HELP = "connect two trained networks by straight, Bézier, AutoNEB and geodesic paths"
 ORDER = 31
 DEFAULT_OUT = Path("results/connect")
 SMOKE_ARGS = [

@@ -18,6 +18,7 @@ from .common import add_data_options, add_run_options, positive_int, setup_run
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "register", "run", "step_list"]
 
 NAME = "instability"
+HELP = "instability analysis: barrier between two copies parted at step k"
 ORDER = 35
 DEFAULT_OUT = Path("results/instability")
 SMOKE_ARGS = [
@@ -55,7 +56,7 @@ def step_list(text: str) -> tuple[int, ...]:
 def register(commands: argparse._SubParsersAction) -> None:
     defaults = instability.InstabilityOptions()
     parser = commands.add_parser(
-        NAME, help="instability analysis: barrier between two copies parted at step k", description=__doc__
+        NAME, help=HELP, description=__doc__
     )
     add_data_options(parser)
     parser.add_argument(

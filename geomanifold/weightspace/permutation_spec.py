@@ -213,11 +213,15 @@ def _module_outputs(model: nn.Module, probe: Tensor) -> list[tuple[str, Tensor]]
 @torch.no_grad()
 def check_same_function(original: nn.Module, permuted: nn.Module, probe: Tensor) -> None:
     """Raise :class:`FunctionChangedError` unless ``permuted`` computes ``original``'s outputs on
-    ``probe: (N, *F)`` (both in eval mode; tolerance ``10³ ε (1 + max |output|)``).
+    ``probe: (N, *F)`` (both in eval mode, in float64 copies so that reduced-precision kernels such
+    as TF32 cannot pass for a changed function; tolerance ``10³ ε (1 + max |output|)``).
 
     A permutation of hidden units only rearranges the entries of each module's output, so the first
     module (in execution order) whose sorted outputs differ is where the spec broke; it is named.
     """
+    if any(p.is_floating_point() and p.dtype != torch.float64 for p in original.parameters()):
+        original, permuted = copy.deepcopy(original).double(), copy.deepcopy(permuted).double()
+        probe = probe.double() if probe.is_floating_point() else probe
     modes = original.training, permuted.training
     original.eval(), permuted.eval()
     try:
