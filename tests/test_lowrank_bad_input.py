@@ -9,7 +9,7 @@ from torch import nn
 from geomanifold.bases import Line
 from geomanifold.bases.basis import SingularGramError
 from geomanifold.conditioning import LayoutError, LowRankWeightManifold, UnsupportedLayerError
-from geomanifold.optim import FactorMetric
+from geomanifold.optim import FactorMetric, NaturalGradientPreconditioner, NaturalGradientSGD
 
 
 def _mlp() -> nn.Module:
@@ -76,11 +76,11 @@ def test_batch_dim_must_be_an_int(batch_dim):
         LowRankWeightManifold(_mlp(), Line(), rank=1, batch_dim=batch_dim)
 
 
-def test_contexts_that_do_not_match_the_batch_name_batch_dim():
+def test_contexts_that_do_not_match_the_batch_say_so():
     lr = LowRankWeightManifold(_mlp(), Line(), rank=1)
-    with pytest.raises(LayoutError, match=r"no dim has the 3 examples of s") as error:
+    with pytest.raises(LayoutError, match=r"has no dim with the 3 examples of s") as error:
         lr(torch.randn(2, 4), torch.rand(3, 1))
-    assert "LowRankWeightManifold(batch_dim=...)" in _one_line(error)
+    assert "valid: s with one row per example" in _one_line(error)
     declared = LowRankWeightManifold(_mlp(), Line(), rank=1, batch_dim=0)
     with pytest.raises(LayoutError, match=r"its batch is on dim 0 and s has 3 contexts"):
         declared(torch.randn(2, 4), torch.rand(3, 1))
@@ -139,3 +139,12 @@ def test_tied_weights_are_refused():
     with pytest.raises(UnsupportedLayerError, match=expected) as error:
         LowRankWeightManifold(model, Line(), rank=1)
     _one_line(error)
+
+
+@pytest.mark.parametrize("optimizer", [NaturalGradientSGD, NaturalGradientPreconditioner])
+def test_natural_optimizers_given_plain_parameters_name_param_groups(optimizer):
+    lr = LowRankWeightManifold(_mlp(), Line(), rank=1)
+    with pytest.raises(ValueError, match=r"pass LowRankWeightManifold.param_groups\(\) instead") as error:
+        optimizer(lr.parameters(), lr=0.1) if optimizer is NaturalGradientSGD else optimizer(lr.parameters())
+    _one_line(error)
+    optimizer(lr.param_groups(), lr=0.1) if optimizer is NaturalGradientSGD else optimizer(lr.param_groups())

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from ..bases import Basis
 from ..geometry.lowrank import LowRankManifold
+from ..optim.groups import mark_own_groups
 from ..optim.lowrank import FactorMetric
 from .coefficients import context_coefficients
 from .layer import Context, UnsupportedLayerError
@@ -209,6 +210,7 @@ class LowRankWeightManifold(nn.Module):
             factors = LowRankFactors(layer, path, basis.size, rank, self._context, declared[path], generator)
             self.factors[_key(path)] = factors
             layer.register_forward_hook(factors.hook)
+        mark_own_groups(self.factor_parameters(), type(self).__name__)
 
     def forward(self, x, s, *args, **kwargs):
         """The model at context ``s``: ``(m,)`` shared by the batch or ``(B, m)`` one per example

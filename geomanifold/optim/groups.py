@@ -38,6 +38,7 @@ __all__ = [
     "check_nonnegative",
     "load_metric_states",
     "mark_control_points",
+    "mark_own_groups",
     "metric_states",
     "natural_gradients_",
     "observe_contexts",
@@ -50,12 +51,21 @@ _BUILDERS = {"chart": ChartMetric, "empirical": EmpiricalMetric, "volume": Volum
 
 
 _BASIS_ATTRIBUTE = "_control_point_basis"
+_OWN_GROUPS_ATTRIBUTE = "_natural_gradient_owner"
 
 
 def mark_control_points(params: Iterable[Tensor], basis: Basis) -> None:
     """Record on each control-point tensor ``(K, *S)`` the basis that mixes it."""
     for p in params:
         setattr(p, _BASIS_ATTRIBUTE, basis)
+
+
+def mark_own_groups(params: Iterable[Tensor], owner: str) -> None:
+    """Record that ``params`` take their natural gradient only from their ``owner``'s
+    ``param_groups()`` (low-rank factors, whose metric reads them in pairs): given in a plain group,
+    :func:`split_control_points` refuses them instead of taking plain gradient steps."""
+    for p in params:
+        setattr(p, _OWN_GROUPS_ATTRIBUTE, owner)
 
 
 def split_control_points(group: dict) -> list[dict]:
@@ -67,6 +77,12 @@ def split_control_points(group: dict) -> list[dict]:
     by_basis: dict[int, dict] = {}
     plain = []
     for p in params:
+        owner = getattr(p, _OWN_GROUPS_ATTRIBUTE, None)
+        if owner is not None:
+            raise ValueError(
+                f"params include the factors of a {owner}, whose natural gradient needs their "
+                f"metric: pass {owner}.param_groups() instead of .parameters()"
+            )
         basis = getattr(p, _BASIS_ATTRIBUTE, None)
         if basis is None:
             plain.append(p)
