@@ -61,20 +61,20 @@ def test_stereographic_chart_never_returns_the_long_arc():
     sphere = gm.Sphere(1.0, chart="stereographic")
     s0 = torch.tensor([[1.5, 0.0], [0.3, 0.2]], dtype=F64)
     s1 = torch.tensor([[-1.5, 0.0], [-0.4, 0.1]], dtype=F64)
-    result = sphere.shortest_geodesics(s0, s1)
+    result = sphere.shortest_geodesics(s0, s1, tol=1e-8)
     assert result.converged.tolist() == [False, True]
     assert "use another chart" in result.reasons[0]
-    torch.testing.assert_close(result.length[1], great_circle(sphere, s0[1], s1[1]), rtol=1e-10, atol=0)
+    torch.testing.assert_close(result.length[1], great_circle(sphere, s0[1], s1[1]), rtol=1e-8, atol=0)
     with pytest.raises(
         GeodesicError, match=r"log: .*s0 = \[1.5, 0.0\] to s1 = \[-1.5, 0.0\] \(pair \(0,\)\)"
     ):
-        sphere.log(s0, s1)
+        result.raise_if_failed("log")
 
 
 def test_polar_pair_whose_shortest_arc_crosses_the_pole_is_an_error():
     sphere = gm.Sphere(1.0)
     with pytest.raises(GeodesicError, match="use another chart"):
-        sphere.distance([0.3, 0.0], [0.3, math.pi])
+        sphere.distance([0.3, 0.0], [0.3, math.pi], tol=1e-8)
 
 
 # --------------------------------------------------------------------------- closed forms
