@@ -170,8 +170,9 @@ def test_geodesic_trajectory_has_constant_speed_and_ends_at_exp():
     s, v = torch.tensor([0.2, 0.3], dtype=F64), torch.tensor([1.0, 2.0], dtype=F64)
     path = torus.geodesic(s, v, times=33)
     assert path.shape == (33, 2)
-    speed = torch.einsum("ti,tij,tj->t", *(lambda d: (d, torus.metric(path[:-1]), d))(path.diff(dim=0)))
-    assert (speed.max() / speed.min() - 1) < 1e-2
+    chord, middle = path.diff(dim=0), (path[1:] + path[:-1]) / 2
+    speed = torch.einsum("ti,tij,tj->t", chord, torus.metric(middle), chord).sqrt()  # second order in 1/32
+    assert (speed.max() / speed.min() - 1) < 1e-3
     torch.testing.assert_close(torus.chart.wrap(path[-1]), torus.exp(s, v), rtol=0, atol=1e-12)
 
 
