@@ -61,10 +61,10 @@ def test_stereographic_chart_never_returns_the_long_arc():
     sphere = gm.Sphere(1.0, chart="stereographic")
     s0 = torch.tensor([[1.5, 0.0], [0.3, 0.2]], dtype=F64)
     s1 = torch.tensor([[-1.5, 0.0], [-0.4, 0.1]], dtype=F64)
-    result = sphere.shortest_geodesics(s0, s1, tol=1e-8)
+    result = sphere.shortest_geodesics(s0, s1, tol=1e-6)  # the long arc is refused at any tol
     assert result.converged.tolist() == [False, True]
     assert "use another chart" in result.reasons[0]
-    torch.testing.assert_close(result.length[1], great_circle(sphere, s0[1], s1[1]), rtol=1e-8, atol=0)
+    torch.testing.assert_close(result.length[1], great_circle(sphere, s0[1], s1[1]), rtol=1e-6, atol=0)
     with pytest.raises(
         GeodesicError, match=r"log: .*s0 = \[1.5, 0.0\] to s1 = \[-1.5, 0.0\] \(pair \(0,\)\)"
     ):
@@ -75,7 +75,7 @@ def test_polar_pair_whose_shortest_arc_crosses_the_pole_is_an_error():
     # both arcs of the great circle through these points cross a pole, where the chart ends: the
     # pair must come back uncertified with a reason, never with the length of some other curve
     sphere = gm.Sphere(1.0)
-    result = sphere.shortest_geodesics([0.3, 0.0], [0.3, math.pi], tol=1e-8, max_iter=4)
+    result = sphere.shortest_geodesics([0.3, 0.0], [0.3, math.pi], tol=1e-8, max_iter=2)
     assert not result.converged and torch.isnan(result.length)
     assert "use another chart" in result.reasons[0]
     with pytest.raises(GeodesicError, match=r"distance: .*s1 = \[0.3, 3.14159.*use another chart"):
