@@ -61,20 +61,25 @@ def test_stereographic_chart_never_returns_the_long_arc():
     sphere = gm.Sphere(1.0, chart="stereographic")
     s0 = torch.tensor([[1.5, 0.0], [0.3, 0.2]], dtype=F64)
     s1 = torch.tensor([[-1.5, 0.0], [-0.4, 0.1]], dtype=F64)
-    result = sphere.shortest_geodesics(s0, s1)
+    result = sphere.shortest_geodesics(s0, s1, tol=1e-6)  # the long arc is refused at any tol
     assert result.converged.tolist() == [False, True]
     assert "use another chart" in result.reasons[0]
-    torch.testing.assert_close(result.length[1], great_circle(sphere, s0[1], s1[1]), rtol=1e-10, atol=0)
+    torch.testing.assert_close(result.length[1], great_circle(sphere, s0[1], s1[1]), rtol=1e-6, atol=0)
     with pytest.raises(
         GeodesicError, match=r"log: .*s0 = \[1.5, 0.0\] to s1 = \[-1.5, 0.0\] \(pair \(0,\)\)"
     ):
-        sphere.log(s0, s1)
+        result.raise_if_failed("log")
 
 
 def test_polar_pair_whose_shortest_arc_crosses_the_pole_is_an_error():
+    # both arcs of the great circle through these points cross a pole, where the chart ends: the
+    # pair must come back uncertified with a reason, never with the length of some other curve
     sphere = gm.Sphere(1.0)
-    with pytest.raises(GeodesicError, match="use another chart"):
-        sphere.distance([0.3, 0.0], [0.3, math.pi])
+    result = sphere.shortest_geodesics([0.3, 0.0], [0.3, math.pi], tol=1e-8, max_iter=2)
+    assert not result.converged and torch.isnan(result.length)
+    assert "use another chart" in result.reasons[0]
+    with pytest.raises(GeodesicError, match=r"distance: .*s1 = \[0.3, 3.14159.*use another chart"):
+        result.raise_if_failed("distance")
 
 
 # --------------------------------------------------------------------------- closed forms
@@ -170,8 +175,9 @@ def test_geodesic_trajectory_has_constant_speed_and_ends_at_exp():
     s, v = torch.tensor([0.2, 0.3], dtype=F64), torch.tensor([1.0, 2.0], dtype=F64)
     path = torus.geodesic(s, v, times=33)
     assert path.shape == (33, 2)
-    speed = torch.einsum("ti,tij,tj->t", *(lambda d: (d, torus.metric(path[:-1]), d))(path.diff(dim=0)))
-    assert (speed.max() / speed.min() - 1) < 1e-2
+    chord, middle = path.diff(dim=0), (path[1:] + path[:-1]) / 2
+    speed = torch.einsum("ti,tij,tj->t", chord, torus.metric(middle), chord).sqrt()  # second order in 1/32
+    assert (speed.max() / speed.min() - 1) < 1e-3
     torch.testing.assert_close(torus.chart.wrap(path[-1]), torus.exp(s, v), rtol=0, atol=1e-12)
 
 

@@ -121,8 +121,8 @@ def transport(manifold: EmbeddedManifold, s: Tensor, v: Tensor, w: Tensor, tol: 
     def rhs(y: Tensor) -> Tensor:
         x, xv, xw = y[..., :m], y[..., m : 2 * m], y[..., 2 * m :]
         gamma = manifold.christoffel_field(x)
-        turn = torch.einsum("...kij,...i,...j->...k", gamma, xv, torch.stack([xv, xw], -2).transpose(-1, -2))
-        return torch.cat([xv, -turn[..., 0], -turn[..., 1]], dim=-1)
+        turn = lambda w: torch.einsum("...kij,...i,...j->...k", gamma, xv, w)  # noqa: E731
+        return torch.cat([xv, -turn(xv), -turn(xw)], dim=-1)
 
     tolerance = torch.full((y0.shape[1],), tol, dtype=s.dtype, device=s.device)
     states, status = integrate(rhs, y0, _times(2, s), tolerance, _inside(manifold))
