@@ -1,6 +1,8 @@
 """Atomic result files: JSON, CSV and raw bytes are written to a temporary file in the target
 folder and renamed into place, so an interrupted run never leaves a half-written file (PNG
-figures go through :func:`geomanifold.plotting.save_png`, which uses the same writer)."""
+figures go through :func:`geomanifold.plotting.save_png`, which uses the same writer). The
+temporary file of a run killed outright is removed by the next write of the same file, and every
+file gets the permissions the umask allows (``0o644`` under the usual ``022``)."""
 
 from __future__ import annotations
 

@@ -4,10 +4,9 @@ A *multi-index* is a sorted tuple of coordinate indices, e.g. ``(0, 1)`` for ``�
 :func:`multi_indices` fixes the order used everywhere in the package:
 ``()`` first, then the first derivatives ``(0,), …, (m-1,)``, then ``(i, j)`` with ``i <= j``, …
 
-Derivatives are nested ``torch.func.jvp`` calls (docs/concepts.md, "Computing it without
-D × D matrices"): one forward pass per chart direction, batched over points, and no ``D × m``
-Jacobian. Nested reverse mode gives the same derivatives but costs a reverse pass per output
-coordinate and per point; the gain is cost, not correctness.
+Derivatives are nested ``torch.func.jvp`` calls (docs/concepts.md, "Computing it without D × D
+matrices"): the cost is a few forward passes. Nested reverse mode would give the same numbers but
+needs a backward pass per ambient coordinate, so no Jacobian of size ``D × m`` is formed.
 """
 
 from __future__ import annotations

@@ -252,7 +252,7 @@ TINY = dict(
     splits=(0, 1),
     validation=0.25,
     trials=2,
-    points=8,
+    points=24,
 )
 
 
@@ -272,6 +272,7 @@ def test_tuning_picks_the_best_validation_setting_for_every_seed_of_a_split(one_
     assert paired[("concat", "accuracy")]["n"] == 4
     depths = {r["distance"] for r in result["distance"]}
     assert 0.0 in depths and max(depths) == pytest.approx(0.125, abs=1e-6)
+    assert len(depths) == 4  # 0, 1/24, 2/24, 3/24 of a turn, the same from both edges
 
 
 def test_parallel_jobs_give_the_same_results(one_thread):
@@ -279,10 +280,8 @@ def test_parallel_jobs_give_the_same_results(one_thread):
     serial = run_suite(config, progress=False)
     parallel = run_suite(config, progress=False, jobs=2, threads=1)
 
-    def strip(rows):
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
-
-    assert strip(serial["runs"]) == strip(parallel["runs"]) and serial["curves"] == parallel["curves"]
+    assert serial["runs"] == parallel["runs"] and serial["curves"] == parallel["curves"]
+    assert set(serial["seconds"]["runs"]) == {"manifold/0/0", "manifold/1/0"}  # wall times kept apart
     with pytest.raises(ValueError, match="--jobs must be an integer >= 1"):
         run_suite(config, progress=False, jobs=0)
 
@@ -316,7 +315,7 @@ def test_compare_with_tuning_writes_paired_and_tuning_tables(tmp_path, one_threa
     assert "paired differences" in printed and "manifold − unconditioned" in printed
     result = json.loads((tmp_path / "results.json").read_text())
     assert result["config"]["validation"] == 0.2 and result["config"]["trials"] == 1
-    for name in ("paired.csv", "tuning.csv", "distance.csv"):
+    for name in ("paired.csv", "tuning.csv", "distance.csv", "accuracy_vs_distance.png"):
         assert (tmp_path / name).is_file()
 
 
@@ -446,3 +445,32 @@ def test_bad_criterion_and_starts_are_refused():
         infer_context(model, torch.zeros(1, 2, 4), criterion="agreement")
     with pytest.raises(ValueError, match="starts must be an int >= 1"):
         infer_context(model, torch.zeros(1, 2, 4), starts=0)
+
+
+def test_skewed_runs_report_the_favoured_and_the_rare_region_paired(tmp_path, one_thread):
+    config = ExperimentConfig(**{**TINY, "protocol": "uniform", "trials": 0, "validation": 0.0, "skew": 0.9})
+    result = run_suite(config, progress=False)
+    for run in result["runs"]:
+        curve = [
+            c
+            for c in result["curves"]
+            if (c["method"], c["split"], c["seed"]) == (run["method"], run["split"], run["seed"])
+        ]
+        rare = [c["accuracy"] for c in curve if c["s0"] >= 0.25]
+        assert run["accuracy_rare"] == pytest.approx(sum(rare) / len(rare))
+    metrics = {r["metric"] for r in result["paired"]}
+    assert {"accuracy_favoured", "accuracy_rare"} <= metrics
+    assert result["protocol"]["skew"] == 0.9
+
+
+def test_inference_errors_are_split_into_seen_and_unseen_contexts(one_thread):
+    changes = dict(methods=("manifold",), seeds=(0,), splits=(0,), trials=0, validation=0.0, infer=True)
+    config = ExperimentConfig(**{**TINY, **changes}, infer_batches=(4,), criteria=("entropy", "information"))
+    (row,) = run_suite(config, progress=False)["runs"]
+    plan = make_protocol("heldout", TASKS["rotation"], points=24)
+    seen, unseen = int(plan.seen.sum()), int((~plan.seen).sum())
+    for suffix in ("", "_entropy_b4", "_information_b4"):
+        parts = seen * row[f"infer_error_seen{suffix}"] + unseen * row[f"infer_error_unseen{suffix}"]
+        key = f"infer_error{suffix}" if suffix else "infer_error"
+        assert row[key] == pytest.approx(parts / (seen + unseen))
+    assert 0 <= row["infer_gross_information_b4"] <= 1

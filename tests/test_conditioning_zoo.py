@@ -27,7 +27,7 @@ def check(wm, model, s, inputs, dims, out_dim, gradients=False):
             torch.autograd.grad(expected.square().sum(), points),
             strict=True,
         ):
-            torch.testing.assert_close(g, e, rtol=0, atol=1e-10)
+            torch.testing.assert_close(g, e, rtol=1e-12, atol=1e-10)  # gradients reach ~1e4
 
 
 def test_resnet18_torchvision_layout():

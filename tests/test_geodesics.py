@@ -1,4 +1,4 @@
-"""Exponential map, logarithm, distance and parallel transport against closed forms."""
+"""Exponential map, certified logarithm, distances and parallel transport against closed forms."""
 
 import math
 
@@ -6,6 +6,8 @@ import pytest
 import torch
 
 import geomanifold as gm
+from geomanifold.bases import Fourier, TensorProduct
+from geomanifold.geometry.geodesics import GeodesicError
 
 F64 = torch.float64
 TWO_PI = 2 * math.pi
@@ -16,29 +18,84 @@ def great_circle(sphere, s0, s1):
     return sphere.radius * torch.arccos((x0 * x1).sum(-1).clamp(-1, 1))
 
 
+def wrapped_euclidean(s0, s1):
+    d = torch.remainder(s1 - s0 + math.pi, TWO_PI) - math.pi
+    return d.norm(dim=-1)
+
+
+def uniform(n, low, high, seed):
+    g = torch.Generator().manual_seed(seed)
+    return low + (high - low) * torch.rand(n, generator=g, dtype=F64)
+
+
+# --------------------------------------------------------------------------- silent wrong answers
 def test_sphere_distance_is_great_circle_distance_and_log_inverts_exp():
-    # pairs whose great circle stays away from the poles, where the polar chart is singular and a
-    # fixed-step integrator needs more steps
     sphere = gm.Sphere(2.0)
-    g = torch.Generator().manual_seed(0)
-    s0 = torch.stack(
-        [1.0 + 1.1 * torch.rand(6, generator=g, dtype=F64), TWO_PI * torch.rand(6, generator=g, dtype=F64)],
-        -1,
-    )
-    s1 = s0 + torch.stack(
-        [torch.rand(6, generator=g, dtype=F64) - 0.5, 4 * torch.rand(6, generator=g, dtype=F64) - 2], -1
-    )
-    torch.testing.assert_close(sphere.distance(s0, s1), great_circle(sphere, s0, s1), rtol=1e-8, atol=0)
-    v = 0.5 * (torch.rand(6, 2, generator=g, dtype=F64) - 0.5)
-    torch.testing.assert_close(sphere.log(s0, sphere.exp(s0, v)), v, rtol=1e-8, atol=1e-10)
+    s0 = torch.stack([uniform(4, 1.0, 2.1, 0), uniform(4, 0, TWO_PI, 1)], -1)
+    s1 = s0 + torch.stack([uniform(4, -0.5, 0.5, 2), uniform(4, -2, 2, 3)], -1)
+    result = sphere.shortest_geodesics(s0, s1)
+    assert result.converged.all() and (result.residual <= 1e-10).all()
+    torch.testing.assert_close(result.length, great_circle(sphere, s0, s1), rtol=1e-10, atol=0)
+    v = 0.5 * (torch.rand(4, 2, generator=torch.Generator().manual_seed(4), dtype=F64) - 0.5)
+    torch.testing.assert_close(sphere.log(s0, sphere.exp(s0, v)), v, rtol=1e-9, atol=1e-11)
+
+
+def test_a_pair_that_did_not_converge_is_flagged_not_returned_short():
+    # two Newton iterations cannot reach the residual tolerance on this long arc: the answer must
+    # be "not converged", never a distance (the old solver returned one shorter than the minimum)
+    sphere = gm.Sphere(2.0)
+    s0 = torch.tensor([[1.2, 0.3], [1.5, 0.0]], dtype=F64)
+    s1 = torch.tensor([[2.0, 2.9], [1.5, 0.0]], dtype=F64)
+    result = sphere.shortest_geodesics(s0, s1, max_iter=2)
+    assert result.converged.tolist() == [False, True]
+    assert torch.isnan(result.length[0]) and torch.isnan(result.velocity[0]).all()
+    assert result.length[1] == 0 and "did not reach the endpoint residual" in result.reasons[0]
+    with pytest.raises(GeodesicError, match=r"distance: no shortest geodesic certified from s0 = \[1.2, 0.3"):
+        result.raise_if_failed("distance")
+
+
+def test_stereographic_chart_never_returns_the_long_arc():
+    # (±1.5, 0) lie on a great circle through both poles; the short arc crosses the north pole,
+    # which this chart misses, and the straight chart line is the long arc (a geodesic past its
+    # conjugate point). The second pair is ordinary and must come back certified in the same batch.
+    sphere = gm.Sphere(1.0, chart="stereographic")
+    s0 = torch.tensor([[1.5, 0.0], [0.3, 0.2]], dtype=F64)
+    s1 = torch.tensor([[-1.5, 0.0], [-0.4, 0.1]], dtype=F64)
+    result = sphere.shortest_geodesics(s0, s1)
+    assert result.converged.tolist() == [False, True]
+    assert "use another chart" in result.reasons[0]
+    torch.testing.assert_close(result.length[1], great_circle(sphere, s0[1], s1[1]), rtol=1e-10, atol=0)
+    with pytest.raises(
+        GeodesicError, match=r"log: .*s0 = \[1.5, 0.0\] to s1 = \[-1.5, 0.0\] \(pair \(0,\)\)"
+    ):
+        sphere.log(s0, s1)
+
+
+def test_polar_pair_whose_shortest_arc_crosses_the_pole_is_an_error():
+    sphere = gm.Sphere(1.0)
+    with pytest.raises(GeodesicError, match="use another chart"):
+        sphere.distance([0.3, 0.0], [0.3, math.pi])
+
+
+# --------------------------------------------------------------------------- closed forms
+def test_flat_torus_distances_are_wrapped_euclidean_and_pairwise_is_symmetric():
+    flat = gm.FlatTorus()
+    s0 = torch.stack([uniform(40, 0, TWO_PI, 5), uniform(40, 0, TWO_PI, 6)], -1)
+    s1 = torch.stack([uniform(40, 0, TWO_PI, 7), uniform(40, 0, TWO_PI, 8)], -1)
+    torch.testing.assert_close(flat.distance(s0, s1), wrapped_euclidean(s0, s1), rtol=1e-12, atol=0)
+    points = s0[:6]
+    matrix = flat.pairwise_distance(points)
+    expected = wrapped_euclidean(points[:, None], points[None])
+    torch.testing.assert_close(matrix, expected, rtol=1e-12, atol=1e-15)
+    assert (matrix == matrix.T).all() and (matrix.diagonal() == 0).all()
 
 
 def test_torus_log_takes_the_short_way_across_the_wrap():
     torus = gm.Torus(2.0, 1.0)
     # along the outer equator v = 0 (a geodesic): from u = 0.1 to u = 2π − 0.1 is 0.2 the other way
     v = torch.tensor([[0.1, 0.0]], dtype=F64), torch.tensor([[TWO_PI - 0.1, 0.0]], dtype=F64)
-    torch.testing.assert_close(torus.log(*v), torch.tensor([[-0.2, 0.0]], dtype=F64), rtol=0, atol=1e-9)
-    torch.testing.assert_close(torus.distance(*v), torch.tensor([0.2 * 3.0], dtype=F64), rtol=1e-9, atol=0)
+    torch.testing.assert_close(torus.log(*v), torch.tensor([[-0.2, 0.0]], dtype=F64), rtol=0, atol=1e-10)
+    torch.testing.assert_close(torus.distance(*v), torch.tensor([0.2 * 3.0], dtype=F64), rtol=1e-10, atol=0)
 
 
 def test_exp_along_a_meridian_of_the_torus():
@@ -46,7 +103,41 @@ def test_exp_along_a_meridian_of_the_torus():
     torus = gm.Torus(2.0, 1.0)
     s = torch.tensor([[0.4, 0.2]], dtype=F64)
     end = torus.exp(s, torch.tensor([[0.0, 7.0]], dtype=F64))
-    torch.testing.assert_close(end, torch.tensor([[0.4, 7.2 - TWO_PI]], dtype=F64), rtol=0, atol=1e-10)
+    torch.testing.assert_close(end, torch.tensor([[0.4, 7.2 - TWO_PI]], dtype=F64), rtol=0, atol=1e-11)
+
+
+def test_sphere_exp_is_a_rotation_along_the_great_circle():
+    # from the equator along the direction (a, b): the closed form great circle in R³
+    sphere = gm.Sphere(1.0)
+    s, v = torch.tensor([math.pi / 2, 0.0], dtype=F64), torch.tensor([0.6, 0.8], dtype=F64)
+    angle = 1.0  # |v|_g on the equator (g = I there)
+    x0, direction = sphere.point(s), torch.tensor([0.0, 0.8, -0.6], dtype=F64)
+    expected = math.cos(angle) * x0 + math.sin(angle) * direction
+    torch.testing.assert_close(sphere.point(sphere.exp(s, v)), expected, rtol=0, atol=1e-12)
+
+
+def test_linear_basis_acceleration_matches_the_generic_jets():
+    basis = TensorProduct(Fourier(1), Fourier(1))
+    control = torch.randn(basis.size, 7, generator=torch.Generator().manual_seed(0), dtype=F64)
+    fast = gm.LinearBasisManifold(basis, control)
+
+    class PhiOnly(gm.EmbeddedManifold):
+        dim = 2
+
+        def phi(self, s):
+            return fast.phi(s)
+
+    s, v = torch.rand(5, 2, dtype=F64), torch.randn(5, 2, dtype=F64)
+    torch.testing.assert_close(
+        fast.geodesic_acceleration(s, v), PhiOnly().geodesic_acceleration(s, v), rtol=1e-10, atol=1e-12
+    )
+    christoffel = fast.christoffel(s)
+    torch.testing.assert_close(
+        fast.geodesic_acceleration(s, v),
+        -torch.einsum("nkij,ni,nj->nk", christoffel, v, v),
+        rtol=1e-10,
+        atol=1e-12,
+    )
 
 
 def test_parallel_transport_preserves_inner_products():
@@ -62,8 +153,8 @@ def test_parallel_transport_preserves_inner_products():
     end = torus.exp(s, v)
     g0, g1 = torus.metric(s), torus.metric(end)
     inner = lambda g, a, b: torch.einsum("ni,nij,nj->n", a, g, b)  # noqa: E731
-    torch.testing.assert_close(inner(g1, t1, t2), inner(g0, w1, w2), rtol=1e-9, atol=1e-12)
-    torch.testing.assert_close(inner(g1, t1, t1), inner(g0, w1, w1), rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(inner(g1, t1, t2), inner(g0, w1, w2), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(inner(g1, t1, t1), inner(g0, w1, w1), rtol=1e-10, atol=1e-12)
 
 
 def test_transport_along_the_equator_of_the_sphere_is_constant():
@@ -74,20 +165,65 @@ def test_transport_along_the_equator_of_the_sphere_is_constant():
     torch.testing.assert_close(moved, w, rtol=0, atol=1e-12)
 
 
-def test_geodesic_trajectory_has_constant_speed():
+def test_geodesic_trajectory_has_constant_speed_and_ends_at_exp():
     torus = gm.Torus(2.0, 1.0)
-    path = torus.geodesic(torch.tensor([0.2, 0.3], dtype=F64), torch.tensor([1.0, 2.0], dtype=F64), times=33)
+    s, v = torch.tensor([0.2, 0.3], dtype=F64), torch.tensor([1.0, 2.0], dtype=F64)
+    path = torus.geodesic(s, v, times=33)
     assert path.shape == (33, 2)
-    x = torus.point(path)
-    seg = (x[1:] - x[:-1]).norm(dim=-1)
-    assert (seg.max() / seg.min() - 1) < 1e-3
+    speed = torch.einsum("ti,tij,tj->t", *(lambda d: (d, torus.metric(path[:-1]), d))(path.diff(dim=0)))
+    assert (speed.max() / speed.min() - 1) < 1e-2
+    torch.testing.assert_close(torus.chart.wrap(path[-1]), torus.exp(s, v), rtol=0, atol=1e-12)
 
 
+def test_result_shapes_follow_the_batch():
+    flat = gm.FlatTorus()
+    s0, s1 = torch.zeros(2, 3, 2, dtype=F64), torch.full((2, 3, 2), 0.5, dtype=F64)
+    result = flat.shortest_geodesics(s0, s1)
+    assert result.velocity.shape == (2, 3, 2) and result.length.shape == (2, 3)
+    assert result.converged.shape == (2, 3) and result.residual.shape == (2, 3) and result.candidates == 4
+
+
+# --------------------------------------------------------------------------- bad input
 def test_exp_that_leaves_an_interval_chart_is_an_error():
     sphere = gm.Sphere(1.0)
-    with pytest.raises(ValueError, match="leaves the chart"):
+    with pytest.raises(GeodesicError, match="leaves the chart"):
         sphere.exp([[0.3, 0.0]], [[-1.0, 0.0]])  # straight over the north pole
     with pytest.raises(ValueError, match=r"v must have shape \(\.\.\., 2\)"):
         sphere.exp([[1.0, 0.0]], [[1.0]])
-    with pytest.raises(ValueError, match="steps must be a positive integer"):
-        sphere.exp([[1.0, 0.0]], [[0.1, 0.0]], steps=0)
+
+
+@pytest.mark.parametrize("tol", [0, -1e-3, 1.5, float("nan"), "1e-8"])
+def test_tolerance_must_be_in_the_unit_interval(tol):
+    flat = gm.FlatTorus()
+    with pytest.raises(ValueError, match="tol must be a number in"):
+        flat.distance([0.0, 0.0], [1.0, 1.0], tol=tol)
+    with pytest.raises(ValueError, match="tol must be a number in"):
+        flat.exp([0.0, 0.0], [1.0, 1.0], tol=tol)
+
+
+def test_pairs_of_different_shapes_or_dtypes():
+    flat = gm.FlatTorus()
+    with pytest.raises(ValueError, match=r"s0 has shape \(3, 2\) and s1 has shape \(2, 2\)"):
+        flat.log(torch.zeros(3, 2, dtype=F64), torch.ones(2, 2, dtype=F64))
+    with pytest.raises(TypeError, match=r"s1 has dtype torch\.float32 but s0 has torch\.float64"):
+        flat.distance(torch.zeros(2, dtype=F64), torch.ones(2, dtype=torch.float32))
+
+
+def test_points_outside_the_chart_and_nan():
+    sphere = gm.Sphere(1.0)
+    with pytest.raises(
+        ValueError, match=r"s1\[\.\.\., 0\] = 3.5 is outside the chart; valid: in \[0, 3.14159\]"
+    ):
+        sphere.log([1.0, 0.0], [3.5, 0.0])
+    with pytest.raises(ValueError, match="s0 contains NaN or Inf"):
+        sphere.distance([float("nan"), 0.0], [1.0, 0.0])
+    with pytest.raises(ValueError, match=r"s must have shape \(N, 2\)"):
+        sphere.pairwise_distance(torch.ones(2, 2, 2, dtype=F64))
+
+
+def test_max_iter_and_times_must_be_positive_integers():
+    flat = gm.FlatTorus()
+    with pytest.raises(ValueError, match="max_iter must be a positive integer"):
+        flat.shortest_geodesics([0.0, 0.0], [1.0, 1.0], max_iter=0)
+    with pytest.raises(ValueError, match="times must be an integer >= 2"):
+        flat.geodesic([0.0, 0.0], [1.0, 1.0], times=1)

@@ -38,7 +38,7 @@ from geomanifold import plotting
 
 SMALL = os.environ.get("GEOMANIFOLD_TUTORIAL_SMALL", "0") == "1"
 GRID = 60 if SMALL else 160  # chart grid per coordinate for the heat maps
-STEPS = 8 if SMALL else 16  # Runge–Kutta steps per unit time in exp, log and parallel transport
+TOL = 1e-8 if SMALL else 1e-10  # tolerance of the adaptive integrator in exp, log and parallel transport
 torch.set_num_threads(1)
 torch.set_printoptions(precision=6, sci_mode=False)
 TWO_PI = 2 * math.pi
@@ -226,9 +226,9 @@ plt.show()
 # %%
 s0 = torch.tensor([[0.5, 2.6], [0.5, 2.6], [0.5, 2.6]], dtype=torch.float64)
 s1 = torch.tensor([[2.8, 3.6], [5.6, 1.0], [3.0, 0.2]], dtype=torch.float64)
-v01 = torus.log(s0, s1, steps=STEPS)
+v01 = torus.log(s0, s1, tol=TOL)
 distance = torch.einsum("ni,nij,nj->n", v01, torus.metric(s0), v01).sqrt()  # = torus.distance(s0, s1)
-miss = torus.chart.wrapped_difference(torus.exp(s0, v01, STEPS), s1).abs().max().item()
+miss = torus.chart.wrapped_difference(torus.exp(s0, v01, TOL), s1).abs().max().item()
 print("exp(s0, log(s0, s1)) - s1:", miss)
 
 
@@ -283,18 +283,18 @@ def transport_around(manifold, corners, w):
     per edge. Returns the transported vectors ``(..., 2)``, the edge velocities ``(..., n, 2)``
     and the vectors at the start of each edge ``(..., n, 2)``.
     """
-    velocity = manifold.log(corners, corners.roll(-1, -2), steps=STEPS)
+    velocity = manifold.log(corners, corners.roll(-1, -2), tol=TOL)
     at_corners = []
     for k in range(corners.shape[-2]):
         at_corners.append(w)
-        w = manifold.parallel_transport(corners[..., k, :], velocity[..., k, :], w, steps=STEPS)
+        w = manifold.parallel_transport(corners[..., k, :], velocity[..., k, :], w, tol=TOL)
     return w, velocity, torch.stack(at_corners, -2)
 
 
 def boundary(manifold, corners, velocity, times=33):
     """The polygons' edges as closed chart paths ``(..., n · times, 2)``, unwrapped so that they are
     continuous across the seams of periodic coordinates (polygons in the plane)."""
-    edges = manifold.geodesic(corners, velocity, times=times, steps=STEPS)  # (times, ..., n, 2)
+    edges = manifold.geodesic(corners, velocity, times=times, tol=TOL)  # (times, ..., n, 2)
     edges = edges.movedim(0, -2).flatten(-3, -2)
     return torch.as_tensor(np.unwrap(edges.numpy(), axis=-2))
 
@@ -357,8 +357,8 @@ ax.set_title("two geodesic triangles on the torus")
 ax = axes[1]
 ax.plot(*loops[0].T, color="k", lw=1.2)
 t = torch.linspace(0, 0.8, 5, dtype=torch.float64)[:, None, None]
-where = torus.geodesic(outer, velocity[0], times=6, steps=STEPS)[:-1]  # (5, 3, 2)
-along = torus.parallel_transport(outer, t * velocity[0], at_corners[0], steps=STEPS)
+where = torus.geodesic(outer, velocity[0], times=6, tol=TOL)[:-1]  # (5, 3, 2)
+along = torus.parallel_transport(outer, t * velocity[0], at_corners[0], tol=TOL)
 for points, vectors, color in ((where, along, "#d62728"), (outer[:1], w1[:1], "#1f77b4")):
     frame = vectors * torus.metric(points).diagonal(dim1=-2, dim2=-1).sqrt()
     frame = 0.2 * frame / frame.norm(dim=-1, keepdim=True)  # unit length in the frame, drawn 0.2 long

@@ -45,13 +45,14 @@ from ..io import write_csv, write_json
 from ..training import NonFiniteError, evaluate, fit
 from .datasets import carve_validation, load_data
 from .methods import MethodSpec, build_method, manifold_basis, specialist_cell_sampler, specialist_contexts
-from .protocols import ProtocolPlan, make_protocol
+from .protocols import SKEW_REGION, ProtocolPlan, make_protocol
 from .statistics import mean_interval, paired_comparisons
 from .tasks import Task, get_task
 
 __all__ = [
     "METRICS",
     "PAIRED_METRICS",
+    "SKEW_METRICS",
     "ExperimentConfig",
     "Job",
     "format_paired",
@@ -72,7 +73,10 @@ METRICS = (
     "infer_accuracy",
     "true_s_accuracy",
 )
-PAIRED_METRICS = ("accuracy", "accuracy_seen", "accuracy_unseen", "loss")
+SKEW_METRICS = ("accuracy_favoured", "accuracy_rare")
+"""With skewed sampling: accuracy over the test contexts inside / outside the over-sampled region."""
+PAIRED_METRICS = ("accuracy", "accuracy_seen", "accuracy_unseen", "loss", *SKEW_METRICS)
+GROSS_ERROR = 0.125  # an inferred context more than 1/8 of the chart (45° of a turn) off
 INFER_CHUNK = 8  # test contexts per inference call (bounds memory for m = 2)
 LR_RANGE = (3e-4, 1e-2)
 EPOCH_CHOICES = (5, 10, 20)
@@ -89,11 +93,12 @@ class ExperimentConfig:
     points per coordinate (``None``: the protocol's default); ``skew``: over-sampling of a quarter
     of the chart in training; ``infer_batch``: unlabeled examples per inferred context;
     ``infer_batches``/``criteria``: batch sizes and criteria of the extra inference errors
-    ``infer_error_<criterion>_b<batch>``; ``train_size``/``test_size`` cap the data (``None``:
-    all); ``splits``: the data splits; ``validation``: fraction of the training part held out
-    for validation (0: none); ``trials``: hyper-parameter sets tried per method (0: no tuning,
-    ``lr``/``epochs``/``weight_decay`` as given); ``reference``: the method the paired
-    differences are taken from.
+    ``infer_error_<criterion>_b<batch>`` (with ``infer_gross_…``, ``infer_accuracy_…`` and the
+    errors over the seen and unseen contexts, ``infer_error_seen_…``, ``infer_error_unseen_…``);
+    ``train_size``/``test_size`` cap the data (``None``: all); ``splits``: the data splits;
+    ``validation``: fraction of the training part held out for validation (0: none);
+    ``trials``: hyper-parameter sets tried per method (0: no tuning, ``lr``/``epochs``/
+    ``weight_decay`` as given); ``reference``: the method the paired differences are taken from.
     """
 
     data: str = "mnist5k"
@@ -223,7 +228,8 @@ def _has_context(model: nn.Module) -> bool:
 def _inference(
     model: nn.Module, plan: ProtocolPlan, test_sets: list[Tensor], y: Tensor, batch: int, criterion: str
 ) -> dict[str, float]:
-    """Mean inference error and accuracy with inferred vs true contexts, over the test contexts."""
+    """Mean inference error (over all, seen and unseen test contexts), the share of gross errors
+    (> :data:`GROSS_ERROR`) and accuracy with inferred vs true contexts."""
     model.eval()
     chart = Chart.unit(plan.periodic)
     errors, inferred_correct, true_correct, total = [], 0, 0, 0
@@ -241,8 +247,13 @@ def _inference(
             inferred_correct += (inferred == labels).sum().item()
             true_correct += (true == labels).sum().item()
             total += len(labels)
+    errors = torch.cat(errors)
+    seen = plan.seen.to(errors.device)
     return {
-        "infer_error": torch.cat(errors).mean().item(),
+        "infer_error": errors.mean().item(),
+        "infer_gross": (errors > GROSS_ERROR).double().mean().item(),
+        "infer_error_seen": errors[seen].mean().item() if seen.any() else None,
+        "infer_error_unseen": errors[~seen].mean().item() if (~seen).any() else None,
         "infer_accuracy": inferred_correct / total,
         "true_s_accuracy": true_correct / total,
     }
@@ -304,7 +315,7 @@ def _curve(model: nn.Module, job: Job, plan: ProtocolPlan, sets: list[Tensor], y
             "seed": job.seed,
             **{f"s{i}": v for i, v in enumerate(s)},
             "seen": seen,
-            "distance": round(depth, 9),
+            "distance": round(depth, 6),
         }
         curve.append({**point, "accuracy": result["accuracy"], "loss": result["loss"]})
     return curve
@@ -320,7 +331,8 @@ def run_job(
 
     Returns:
         the run's row and its curve rows. A ``"test"`` row has ``method``, ``split``, ``seed``,
-        the hyper-parameters, ``parameters``, ``seconds`` and :data:`METRICS` (plus the extra
+        the hyper-parameters, ``parameters``, ``seconds`` (wall time; :func:`run_suite` moves it
+        to its ``seconds``) and :data:`METRICS` (plus the extra
         inference errors), the curve one row per test context (``s0`` [``s1``], ``seen``,
         ``distance``, ``accuracy``, ``loss``). A ``"tune"`` row has ``val_accuracy`` (mean over
         the seen test contexts of the validation part; ``-inf`` if training diverged) and no curve.
@@ -364,14 +376,20 @@ def run_job(
         kept = [c for c in curve if c["seen"] in wanted]
         row[f"accuracy{suffix}"] = sum(c["accuracy"] for c in kept) / len(kept) if kept else None
         row[f"loss{suffix}"] = sum(c["loss"] for c in kept) / len(kept) if kept else None
+    if plan.skew:
+        low, high = SKEW_REGION
+        for name, inside in zip(SKEW_METRICS, (True, False), strict=True):
+            kept = [c["accuracy"] for c in curve if (low <= c["s0"] < high) == inside]
+            row[name] = sum(kept) / len(kept)
     inference = dict.fromkeys(("infer_error", "infer_accuracy", "true_s_accuracy"))
     if config.infer and _has_context(model):
         inference = _inference(model, plan, sets, y_test, config.infer_batch, "entropy")
+        inference.pop("infer_gross")
         for criterion in config.criteria:
             for batch in config.infer_batches:
                 extra = _inference(model, plan, sets, y_test, batch, criterion)
-                row[f"infer_error_{criterion}_b{batch}"] = extra["infer_error"]
-                row[f"infer_accuracy_{criterion}_b{batch}"] = extra["infer_accuracy"]
+                for key in ("error", "accuracy", "gross", "error_seen", "error_unseen"):
+                    row[f"infer_{key}_{criterion}_b{batch}"] = extra[f"infer_{key}"]
     row.update(inference)
     row["seconds"] = round(time.perf_counter() - started, 3)
     return row, curve
@@ -428,7 +446,8 @@ def run_suite(
         "paired", "distance", "seconds"}``: the configuration, the topology used, the protocol
         plan, test-run rows, curve rows, tuning rows, the chosen hyper-parameters per method and
         split, :func:`summarize` rows, paired differences from ``config.reference``, accuracy by
-        distance into the unseen region, and per-run wall-clock seconds (for ``timing.json``).
+        distance into the unseen region, and the wall-clock seconds per run, tuning run and
+        method (for ``timing.json`` only).
 
     Raises:
         ValueError: ``jobs < 1``, ``trials > 0`` without a validation part, or a bad setting.
@@ -506,6 +525,7 @@ def run_suite(
     bar.close()
     runs = [row for row, _ in results]
     curves = [c for _, curve in results for c in curve]
+    timing = _wall_times(runs, tuning, config.methods)
     plan = prepared.plan
     protocol = {
         "name": plan.name,
@@ -515,6 +535,7 @@ def run_suite(
         "test_contexts": plan.test_contexts.tolist(),
         "seen": plan.seen.tolist(),
         "skew": plan.skew,
+        "skew_region": list(SKEW_REGION),
     }
     return {
         "config": asdict(config),
@@ -527,8 +548,25 @@ def run_suite(
         "summary": summarize(runs, config.methods, tuning),
         "paired": paired_comparisons(runs, config.reference, PAIRED_METRICS),
         "distance": accuracy_by_distance(curves, config.methods),
-        "seconds": {f"{r['method']}/{r['split']}/{r['seed']}": r["seconds"] for r in runs},
+        "seconds": timing,
     }
+
+
+def _wall_times(runs: list[dict], tuning: list[dict], methods: Sequence[str]) -> dict:
+    """Take the ``seconds`` out of the run and tuning rows (so the result files do not depend on
+    the machine's load) into ``{"runs": {"method/split/seed": s}, "tuning": {...}, "methods":
+    {method: {"test_seconds_mean", "tuning_seconds"}}}`` for ``timing.json``."""
+    test = {f"{r['method']}/{r['split']}/{r['seed']}": r.pop("seconds") for r in runs}
+    tried = {f"{r['method']}/{r['split']}/trial{r['trial']}": r.pop("seconds") for r in tuning}
+    per_method = {}
+    for method in methods:
+        mine = [v for k, v in test.items() if k.split("/")[0] == method]
+        spent = [v for k, v in tried.items() if k.split("/")[0] == method]
+        per_method[method] = {
+            "test_seconds_mean": round(sum(mine) / len(mine), 3) if mine else None,
+            "tuning_seconds": round(sum(spent), 3),
+        }
+    return {"runs": test, "tuning": tried, "methods": per_method}
 
 
 def accuracy_by_distance(curves: Sequence[dict], methods: Sequence[str]) -> list[dict]:
@@ -556,10 +594,9 @@ def accuracy_by_distance(curves: Sequence[dict], methods: Sequence[str]) -> list
 
 
 def summarize(runs: Sequence[dict], methods: Sequence[str], tuning: Sequence[dict] = ()) -> list[dict]:
-    """Per method: ``parameters``, ``runs``, ``trials`` (tuning runs), ``seconds_mean`` (wall
-    time of a test run), ``tuning_seconds`` (all its tuning runs) and, per metric of
-    :data:`METRICS`, ``mean``, ``ci95`` (half-width of the 95 % t-interval over runs) and ``n``
-    (runs with a value)."""
+    """Per method: ``parameters``, ``runs``, ``trials`` (tuning runs) and, per metric of
+    :data:`METRICS` (and :data:`SKEW_METRICS` where measured), ``mean``, ``ci95`` (half-width
+    of the 95 % t-interval over runs) and ``n`` (runs with a value)."""
     rows = []
     for method in methods:
         mine = [r for r in runs if r["method"] == method]
@@ -569,10 +606,8 @@ def summarize(runs: Sequence[dict], methods: Sequence[str], tuning: Sequence[dic
             "parameters": mine[0]["parameters"] if mine else None,
             "runs": len(mine),
             "trials": len(tried),
-            "seconds_mean": sum(r.get("seconds", 0.0) for r in mine) / len(mine) if mine else math.nan,
-            "tuning_seconds": sum(r["seconds"] for r in tried),
         }
-        for metric in METRICS:
+        for metric in (*METRICS, *(m for m in SKEW_METRICS if any(m in r for r in mine))):
             values = [r[metric] for r in mine if r.get(metric) is not None]
             row[f"{metric}_mean"], row[f"{metric}_ci95"] = mean_interval(values)
             row[f"{metric}_n"] = len(values)
@@ -598,7 +633,7 @@ def format_summary(summary: Sequence[dict], metrics: Sequence[str] = METRICS) ->
 
 
 def format_paired(
-    paired: Sequence[dict], metrics: Sequence[str] = ("accuracy_seen", "accuracy_unseen")
+    paired: Sequence[dict], metrics: Sequence[str] = ("accuracy_seen", "accuracy_unseen", *SKEW_METRICS)
 ) -> str:
     """A plain-text table of paired differences: one line per method and metric, ``mean ± ci``,
     the Wilcoxon p-value and wins out of pairs."""
@@ -624,7 +659,7 @@ def write_outputs(out: Path, result: dict, seconds: float) -> list[Path]:
     ``results.json`` (configuration, protocol, runs, tuning, summary, paired differences,
     curves), ``results.csv`` (runs with the configuration in every row), ``summary.csv``,
     ``paired.csv``, ``tuning.csv`` (when tuned), ``curves.csv``, ``distance.csv``,
-    ``timing.json`` (the only file with wall-clock times, besides the ``seconds`` columns) and
+    ``timing.json`` (the only file with wall-clock times: per run, per tuning run, per method) and
     the figures of :func:`geomanifold.plotting.conditioning.plot_results`.
     """
     from ..plotting.conditioning import plot_results
@@ -642,6 +677,6 @@ def write_outputs(out: Path, result: dict, seconds: float) -> list[Path]:
         *([write_csv(out / "tuning.csv", result["tuning"])] if result["tuning"] else []),
         write_csv(out / "curves.csv", result["curves"]),
         write_csv(out / "distance.csv", result["distance"]),
-        write_json(out / "timing.json", {"total_seconds": round(seconds, 3), "runs": result["seconds"]}),
+        write_json(out / "timing.json", {"total_seconds": round(seconds, 3), **result["seconds"]}),
     ]
     return paths + plot_results(out, result)

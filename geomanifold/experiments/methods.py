@@ -228,17 +228,21 @@ def specialist_cell_sampler(
     fixed: bool,
 ) -> Callable[[int, torch.Generator], Tensor]:
     """``sample(n, generator) -> (n, m)``: contexts drawn uniformly from the cell of specialist
-    ``index`` (the box around ``contexts[index]`` whose side along each coordinate is the spacing
-    of the specialists' values there; the first coordinate fixed when ``fixed``, i.e. discrete
-    training values), kept where ``supported`` is true (rejection), periodic coordinates wrapped.
+    ``index`` (the box around ``contexts[index]`` whose side along each coordinate is the
+    smallest spacing of the specialists' values there, wrapped on a circle; the first coordinate
+    fixed when ``fixed``, i.e. discrete training values), kept where ``supported`` is true
+    (rejection), periodic coordinates wrapped.
 
     With the specialists on a grid these cells are the regions routed to each specialist, so all
     of a specialist's training examples reach it."""
     centre = contexts[index]
     widths = []
     for i in range(len(periodic)):
-        values = torch.unique(contexts[:, i])
-        widths.append(1.0 / len(values) if periodic[i] or len(values) > 1 else 1.0)
+        values = torch.unique(contexts[:, i].double())
+        gaps = values.diff()
+        if periodic[i]:
+            gaps = torch.cat([gaps, (values[:1] + 1 - values[-1:])])
+        widths.append(gaps.min().item() if len(values) > 1 else 1.0)
     widths = torch.tensor(widths)
     if fixed:
         widths[0] = 0.0

@@ -1,10 +1,10 @@
 """Classical curves and surfaces with closed-form geometry, for tests, tutorials and the demo.
 
 Each class is nothing but a ``phi`` and a chart; all geometry is derived like any user manifold.
-Closed forms (do Carmo 1976, §1-5, §2-5, §3-3; Lee 2018, ch. 7 for the flat torus): circle length
-``2πr``; sphere ``K = 1/r²``, area ``4πr²``;
-torus ``g = diag((R + r cos v)², r²)``, ``K = cos v / (r (R + r cos v))``, area ``4π²Rr``;
-helix ``κ = r / (r² + c²)``, ``τ = c / (r² + c²)``; flat torus in R⁴ ``K = 0``.
+Closed forms (do Carmo, *Differential Geometry of Curves and Surfaces*, ch. 1 and 3): circle
+length ``2πr``; sphere ``K = 1/r²``, area ``4πr²``; torus ``g = diag((R + r cos v)², r²)``,
+``K = cos v / (r (R + r cos v))``, area ``4π²Rr``; helix ``κ = r / (r² + c²)``,
+``τ = c / (r² + c²)``; flat torus in R⁴ ``K = 0``.
 """
 
 from __future__ import annotations

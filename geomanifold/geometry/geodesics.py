@@ -1,139 +1,228 @@
-"""Geodesics in a chart: exponential map, logarithm, parallel transport
-(do Carmo 1976, §4-4 and §4-6; Lee 2018, ch. 4-6).
+"""Geodesics in a chart: exponential map, certified logarithm, distances, parallel transport.
 
 The geodesic equation ``s''^k + Γ^k_ij s'^i s'^j = 0`` and the transport equation
-``w'^k + Γ^k_ij s'^i w^j = 0`` are integrated by a fixed-step explicit 8th-order Runge–Kutta method
-(Dormand–Prince) over ``t ∈ [0, 1]``, batched over
-points. The logarithm solves ``exp(s0, v) = s1`` by Newton shooting (central-difference
-Jacobian, backtracking), trying every wrap-around of the periodic coordinates; where shooting
-from the straight chart line fails it restarts from the minimiser of the discrete path energy.
+``w'^k + Γ^k_ij s'^i w^j = 0`` (do Carmo, *Riemannian Geometry*, §2.3 and §3.2) are integrated over
+``t ∈ [0, 1]`` by the adaptive Dormand–Prince 8(5,3) method of :mod:`.integrate`, all points in one
+batch.
+
+The logarithm solves ``exp(s0, v) = s1`` by Newton shooting, for all pairs and all candidate
+targets at once (every wrap-around of the periodic coordinates, both ways round), with the
+Jacobian ``∂ exp / ∂ v`` from forward differences integrated in the same step-size group. Early
+iterations integrate loosely (local tolerance 1e-6 times the residual), the last ones at
+``tol / 100``. A pair is *certified* when a candidate's endpoint residual
+``|exp(s0, v) − s1|_g / |v|_g`` is at most ``tol``, the geodesic has not passed a conjugate point
+(``det ∂ exp / ∂ v > 0``) and the shortest such geodesic is no longer than the straight chart
+line between the points (a curve that joins them, so an upper bound on the distance). Pairs that
+fail are retried once from the
+minimiser of a discrete path energy; pairs that still fail are reported with the reason.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
-from scipy.integrate import DOP853
 from torch import Tensor
 
 from ..chart import Periodic
+from .integrate import LEFT, OK, integrate
 
 if TYPE_CHECKING:
     from .manifold import EmbeddedManifold
 
-__all__ = ["exp", "log", "trajectory", "transport"]
+__all__ = ["GeodesicError", "ShortestGeodesics", "exp", "shortest_geodesics", "trajectory", "transport"]
 
-State = tuple[Tensor, ...]
-
-
-# Butcher tableau of Dormand–Prince's 8th-order method, as tabulated by scipy.integrate.DOP853.
-_A: list[list[float]] = DOP853.A.tolist()
-_B: list[float] = DOP853.B.tolist()
-
-
-def _integrate_ode(rhs: Callable[[State], State], state: State, steps: int, record_every: int = 0):
-    """Integrate ``y' = rhs(y)`` over ``[0, 1]`` in ``steps`` fixed steps of an explicit 8th-order
-    Runge–Kutta method; returns the end state and the states recorded every ``record_every`` steps.
-    """
-    if not (isinstance(steps, int) and steps >= 1):
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    h = 1.0 / steps
-    recorded = [state] if record_every else []
-    for n in range(steps):
-        stages: list[State] = []
-        for row in _A:
-            y = state
-            for coeff, k in zip(row, stages, strict=False):
-                if coeff:
-                    y = tuple(yi + (h * coeff) * ki for yi, ki in zip(y, k, strict=True))
-            stages.append(rhs(y))
-        for coeff, k in zip(_B, stages, strict=True):
-            if coeff:
-                state = tuple(yi + (h * coeff) * ki for yi, ki in zip(state, k, strict=True))
-        if record_every and (n + 1) % record_every == 0:
-            recorded.append(state)
-    return state, recorded
+MAX_ITER = 30  # Newton iterations of the shooting
+MAX_HALVINGS = 10  # halvings of a Newton step that does not reduce the residual
+ODE_TOL_FLOOR = 1e-14  # below this the integrator's own rounding dominates in float64
+LINE_NODES = 24  # Gauss–Legendre nodes for the length of a straight chart line
+LINE_MARGIN = 1e-6  # relative slack when comparing a geodesic's length with that of a chart line
+PRUNE = 1.5  # a candidate longer than this times a converged one of its pair is given up
+PRUNE_LINE = 3.0  # ... or longer than this times the shortest chart line of its pair
 
 
-def _acceleration(gamma: Tensor, v: Tensor, w: Tensor) -> Tensor:
-    return -torch.einsum("...kij,...i,...j->...k", gamma, v, w)
+class GeodesicError(ValueError):
+    """No geodesic with the requested properties was found inside the chart."""
 
 
-def _geodesic_rhs(manifold: EmbeddedManifold) -> Callable[[State], State]:
-    def rhs(state: State) -> State:
-        s, v = state
-        return v, _acceleration(manifold.christoffel_field(s), v, v)
+def check_tolerance(tol, name: str = "tol") -> float:
+    if isinstance(tol, bool) or not isinstance(tol, int | float) or not 0 < tol < 1:
+        raise ValueError(f"{name} must be a number in (0, 1), got {tol!r}")
+    return float(tol)
+
+
+def _geodesic_rhs(manifold: EmbeddedManifold):
+    m = manifold.dim
+
+    def rhs(y: Tensor) -> Tensor:
+        s, v = y[..., :m], y[..., m:]
+        return torch.cat([v, manifold.geodesic_acceleration(s, v)], dim=-1)
 
     return rhs
 
 
-def _integrate(manifold: EmbeddedManifold, s: Tensor, v: Tensor, steps: int) -> tuple[Tensor, Tensor]:
-    """End point of the geodesic and whether it stayed in the chart: ``(..., m)``, ``(...)``."""
-    inside = manifold.chart.contains(s)
-    rhs = _geodesic_rhs(manifold)
-
-    def tracking_rhs(state: State) -> State:
-        nonlocal inside
-        inside = inside & manifold.chart.contains(state[0])
-        return rhs(state)
-
-    (end, _), _ = _integrate_ode(tracking_rhs, (s, v), steps)
-    return end, inside & manifold.chart.contains(end) & torch.isfinite(end).all(-1)
+def _inside(manifold: EmbeddedManifold):
+    m = manifold.dim
+    return lambda y: manifold.chart.contains(y[..., :m])
 
 
-def _left_chart_error(s: Tensor, v: Tensor, inside: Tensor, manifold: EmbeddedManifold) -> ValueError:
-    where = (~inside).nonzero()[0].tolist()
-    return ValueError(
-        f"the geodesic from s = {s[tuple(where)].tolist()} along v = {v[tuple(where)].tolist()} "
+def _integrate_geodesics(
+    manifold: EmbeddedManifold, s: Tensor, v: Tensor, times: Tensor, tol: float | Tensor
+) -> tuple[Tensor, Tensor]:
+    """Geodesics from ``s, v: (P, N, m)``: states ``(T, P, N, 2m)`` at ``times`` and status ``(N,)``."""
+    tol = torch.as_tensor(tol, dtype=s.dtype, device=s.device).expand(s.shape[1])
+    y0 = torch.cat([s, v], dim=-1)
+    return integrate(_geodesic_rhs(manifold), y0, times, tol, _inside(manifold))
+
+
+def _times(count: int, like: Tensor) -> Tensor:
+    return torch.linspace(0, 1, count, dtype=like.dtype, device=like.device)
+
+
+def _left_chart_error(manifold: EmbeddedManifold, s: Tensor, v: Tensor, status: Tensor) -> GeodesicError:
+    i = int((status != OK).nonzero()[0])
+    why = (
         f"leaves the chart ({manifold.chart.describe()}) or meets a singular point; shorten v"
+        if status[i] == LEFT
+        else "could not be integrated (the metric is singular or the step size vanished there)"
     )
+    return GeodesicError(f"the geodesic from s = {s[i].tolist()} along v = {v[i].tolist()} {why}")
 
 
-def exp(manifold: EmbeddedManifold, s: Tensor, v: Tensor, steps: int) -> Tensor:
-    """``γ(1)`` for ``γ(0) = s``, ``γ'(0) = v``; ``(..., m)`` with periodic coordinates wrapped."""
+def trajectory(manifold: EmbeddedManifold, s: Tensor, v: Tensor, times: int, tol: float) -> Tensor:
+    """``γ(t)`` at ``times`` evenly spaced ``t ∈ [0, 1]``: ``(times, ..., m)``, not wrapped."""
+    if isinstance(times, bool) or not isinstance(times, int) or times < 2:
+        raise ValueError(f"times must be an integer >= 2, got {times!r}")
+    tol = check_tolerance(tol)
     s, v = torch.broadcast_tensors(s, v)
-    end, inside = _integrate(manifold, s, v, steps)
-    if not inside.all():
-        raise _left_chart_error(s, v, inside, manifold)
-    return manifold.chart.wrap(end)
+    shape, m = s.shape, s.shape[-1]
+    flat_s, flat_v = s.reshape(1, -1, m), v.reshape(1, -1, m)
+    states, status = _integrate_geodesics(manifold, flat_s, flat_v, _times(times, s), tol)
+    if (status != OK).any():
+        raise _left_chart_error(manifold, flat_s[0], flat_v[0], status)
+    return states[:, 0, :, :m].reshape(times, *shape)
 
 
-def trajectory(manifold: EmbeddedManifold, s: Tensor, v: Tensor, times: int, steps: int) -> Tensor:
-    """``γ(t)`` at ``times`` evenly spaced ``t``: ``(times, ..., m)``, not wrapped."""
-    if times < 2:
-        raise ValueError(f"times must be at least 2, got {times}")
-    s, v = torch.broadcast_tensors(s, v)
-    per = max(1, -(-steps // (times - 1)))
-    _, recorded = _integrate_ode(_geodesic_rhs(manifold), (s, v), per * (times - 1), record_every=per)
-    path = torch.stack([state[0] for state in recorded])
-    inside = manifold.chart.contains(path).all(0)
-    if not inside.all():
-        raise _left_chart_error(s, v, inside, manifold)
-    return path
+def exp(manifold: EmbeddedManifold, s: Tensor, v: Tensor, tol: float) -> Tensor:
+    """``γ(1)`` for ``γ(0) = s``, ``γ'(0) = v``: ``(..., m)`` with periodic coordinates wrapped."""
+    return manifold.chart.wrap(trajectory(manifold, s, v, 2, tol)[-1])
 
 
-def transport(manifold: EmbeddedManifold, s: Tensor, v: Tensor, w: Tensor, steps: int) -> Tensor:
+def transport(manifold: EmbeddedManifold, s: Tensor, v: Tensor, w: Tensor, tol: float) -> Tensor:
     """Parallel transport of ``w`` along ``exp(s, t v)``: chart components at the end ``(..., m)``."""
+    tol = check_tolerance(tol)
     s, v, w = torch.broadcast_tensors(s, v, w)
+    shape, m = s.shape, s.shape[-1]
+    y0 = torch.cat([s, v, w], dim=-1).reshape(1, -1, 3 * m)
 
-    def rhs(state: State) -> State:
-        x, xv, xw = state
+    def rhs(y: Tensor) -> Tensor:
+        x, xv, xw = y[..., :m], y[..., m : 2 * m], y[..., 2 * m :]
         gamma = manifold.christoffel_field(x)
-        return xv, _acceleration(gamma, xv, xv), _acceleration(gamma, xv, xw)
+        turn = torch.einsum("...kij,...i,...j->...k", gamma, xv, torch.stack([xv, xw], -2).transpose(-1, -2))
+        return torch.cat([xv, -turn[..., 0], -turn[..., 1]], dim=-1)
 
-    _, recorded = _integrate_ode(rhs, (s, v, w), steps, record_every=1)
-    inside = manifold.chart.contains(torch.stack([state[0] for state in recorded])).all(0)
-    if not inside.all():
-        raise _left_chart_error(s, v, inside, manifold)
-    return recorded[-1][2]
+    tolerance = torch.full((y0.shape[1],), tol, dtype=s.dtype, device=s.device)
+    states, status = integrate(rhs, y0, _times(2, s), tolerance, _inside(manifold))
+    if (status != OK).any():
+        raise _left_chart_error(manifold, s.reshape(-1, m), v.reshape(-1, m), status)
+    return states[-1, 0, :, 2 * m :].reshape(shape)
 
 
 # --------------------------------------------------------------------------- logarithm
-def _residual(end: Tensor, target: Tensor) -> Tensor:
-    return (end - target).abs().amax(-1) / (1 + target.abs().amax(-1))
+@dataclass
+class ShortestGeodesics:
+    """Result of :meth:`EmbeddedManifold.shortest_geodesics` for pairs ``s0, s1: (..., m)``.
+
+    Attributes:
+        velocity: initial velocity ``log(s0, s1)`` of the shortest geodesic found ``(..., m)``;
+            NaN where ``converged`` is false.
+        length: its length ``|v|_g(s0)``, the distance ``(...)``; NaN where not converged.
+        residual: endpoint residual ``|exp(s0, v) − s1|_g(s1) / |v|_g(s0)`` of the returned
+            geodesic ``(...)`` (below ``tol`` where converged).
+        converged: which pairs are certified ``(...)`` bool.
+        tol: the residual tolerance asked for.
+        candidates: how many candidate targets were tried per pair (wrap-arounds).
+        reasons: why each failed pair failed, by flat index into ``(...)``.
+    """
+
+    start: Tensor
+    end: Tensor
+    velocity: Tensor
+    length: Tensor
+    residual: Tensor
+    converged: Tensor
+    tol: float
+    candidates: int
+    reasons: dict[int, str] = field(default_factory=dict)
+
+    def raise_if_failed(self, what: str) -> None:
+        """Raise :class:`GeodesicError` naming the first pair that is not certified."""
+        if bool(self.converged.all()):
+            return
+        flat = int((~self.converged.reshape(-1)).nonzero()[0])
+        index = np.unravel_index(flat, tuple(self.converged.shape)) if self.converged.ndim else ()
+        m = self.start.shape[-1]
+        s0 = self.start.reshape(-1, m)[flat].tolist()
+        s1 = self.end.reshape(-1, m)[flat].tolist()
+        where = f" (pair {tuple(int(i) for i in index)})" if index else ""
+        raise GeodesicError(
+            f"{what}: no shortest geodesic certified from s0 = {s0} to s1 = {s1}{where}: {self.reasons[flat]}"
+        )
+
+
+def _quadratic(v: Tensor, g: Tensor, w: Tensor | None = None) -> Tensor:
+    return torch.einsum("...i,...ij,...j->...", v, g, v if w is None else w)
+
+
+def _norm(v: Tensor, g: Tensor) -> Tensor:
+    return _quadratic(v, g).clamp_min(0).sqrt()
+
+
+def _metric(manifold: EmbeddedManifold, s: Tensor) -> Tensor:
+    """The metric at unchecked points ``s: (..., m)``."""
+    m = manifold.dim
+    gram = manifold.jet_gram(s, 1)
+    return gram[..., 1 : m + 1, 1 : m + 1]
+
+
+def chart_line_length(manifold: EmbeddedManifold, start: Tensor, delta: Tensor) -> Tensor:
+    """Length of the chart segment ``start + t delta``, ``t ∈ [0, 1]`` (Gauss–Legendre): ``(...)``."""
+    nodes, weights = np.polynomial.legendre.leggauss(LINE_NODES)
+    t = torch.as_tensor((nodes + 1) / 2, dtype=start.dtype, device=start.device)
+    w = torch.as_tensor(weights / 2, dtype=start.dtype, device=start.device)
+    points = start + t.view(-1, *[1] * start.ndim) * delta
+    return torch.einsum("q,q...->...", w, _norm(delta.expand_as(points), _metric(manifold, points)))
+
+
+def _candidates(manifold: EmbeddedManifold, s0: Tensor, s1: Tensor) -> Tensor:
+    """Chart displacements to every wrap-around of ``s1`` (short and long way round each periodic
+    coordinate): ``(C, N, m)``, ``C = 2^(number of periodic coordinates)``."""
+    chart = manifold.chart
+    delta = chart.wrapped_difference(s0, s1)
+    periods = [c.period if isinstance(c, Periodic) else 0.0 for c in chart.coordinates]
+    flips = itertools.product(*[(0.0, 1.0) if p else (0.0,) for p in periods])
+    long_way = torch.tensor(list(flips), dtype=s0.dtype, device=s0.device) * torch.tensor(
+        periods, dtype=s0.dtype, device=s0.device
+    )
+    direction = torch.where(delta >= 0, 1.0, -1.0).to(s0.dtype)
+    return delta[None] - long_way[:, None] * direction
+
+
+@dataclass
+class _Shots:
+    velocity: Tensor
+    residual: Tensor
+    converged: Tensor
+    left: Tensor  # some trajectory of this row left the chart
+    beyond_conjugate: Tensor  # det(∂ exp / ∂ v) < 0 at the returned v: past a conjugate point
+
+
+def _residual(end: Tensor, target: Tensor, g1: Tensor, length: Tensor) -> Tensor:
+    floor = 1e-6 * torch.diagonal(g1, dim1=-2, dim2=-1).mean(-1).sqrt() * (1 + target.abs().amax(-1))
+    return _norm(end - target, g1) / torch.maximum(length, floor)
 
 
 def _shoot(
@@ -141,61 +230,92 @@ def _shoot(
     s0: Tensor,
     target: Tensor,
     v: Tensor,
-    steps: int,
+    g0: Tensor,
+    g1: Tensor,
+    bound: Tensor,
+    groups: int,
     tol: float,
     max_iter: int,
-    candidates: int = 1,
-) -> tuple[Tensor, Tensor]:
-    """Newton on ``exp(s0, v) = target`` for ``(N, m)`` batches; returns ``v`` and convergence.
+) -> _Shots:
+    """Damped Newton on ``exp(s0, v) = target`` for ``(M, m)`` rows laid out ``(groups, M / groups)``.
 
-    One batched integration per iteration evaluates ``v`` and the ``2m`` central-difference probes
-    of the Jacobian. A step that does not reduce the residual is halved (up to 3 times), then the
-    point is given up. The batch may hold ``candidates`` alternative targets per pair, laid out as
-    ``(candidates, N / candidates)``: a candidate whose current length ``|v|_g`` exceeds 1.5 times
-    that of a converged candidate of the same pair is given up too (branch and bound). The loop
-    ends when every point has converged or been given up.
+    Each iteration integrates, for the rows still running, ``v`` and its ``m`` forward-difference
+    probes in one step-size group. A Newton step that does not reduce the residual is halved (up to
+    4 times) before the row is given up; a row longer than ``PRUNE`` times a converged row of its
+    pair, or ``PRUNE_LINE`` times the pair's shortest chart line, is given up too (branch and bound).
     """
-    n, m = s0.shape
-    metric = manifold.metric(s0)
-    eye = torch.eye(m, dtype=s0.dtype, device=s0.device)
-    converged = torch.zeros(n, dtype=torch.bool, device=s0.device)
-    failed = torch.zeros_like(converged)
-    best_err = torch.full((n,), float("inf"), dtype=s0.dtype, device=s0.device)
-    v_prev, dv, halvings = (
-        v,
-        torch.zeros_like(v),
-        torch.zeros(n, dtype=torch.long, device=s0.device),
-    )
-    for _ in range(max_iter):
-        h = 1e-6 * (1 + v.abs().amax(-1, keepdim=True))
-        probes = torch.cat([v] + [v + h * e for e in eye] + [v - h * e for e in eye])
-        ends, inside = _integrate(manifold, s0.repeat(2 * m + 1, 1), probes, steps)
-        ends = ends.view(2 * m + 1, n, m)
-        err = _residual(ends[0], target)
-        converged = converged | ((err < tol) & inside[:n] & ~failed)
-        worse = ~(err < best_err) & ~converged & ~failed
-        halvings = torch.where(worse, halvings + 1, torch.zeros_like(halvings))
-        length = torch.einsum("ni,nij,nj->n", v, metric, v).sqrt().view(candidates, -1)
-        best_length = length.masked_fill(~converged.view(candidates, -1), float("inf")).amin(0)
-        failed = failed | (halvings > 3) | (~converged & (length > 1.5 * best_length).reshape(-1))
-        active = ~converged & ~failed
-        if not active.any():
+    rows, m = s0.shape
+    device, dtype = s0.device, s0.dtype
+    final = max(tol * 1e-2, ODE_TOL_FLOOR)
+    eye = torch.eye(m, dtype=dtype, device=device)
+    base, base_err = v.clone(), torch.full((rows,), float("inf"), dtype=dtype, device=device)
+    step = torch.zeros_like(v)
+    fresh = torch.ones(rows, dtype=torch.bool, device=device)  # accept v whatever its residual
+    halvings = torch.zeros(rows, dtype=torch.long, device=device)
+    converged = torch.zeros(rows, dtype=torch.bool, device=device)
+    failed, left = torch.zeros_like(converged), torch.zeros_like(converged)
+    det = torch.full((rows,), float("nan"), dtype=dtype, device=device)
+    for iteration in range(max_iter + 1):
+        lengths = _norm(v, g0)
+        best = lengths.masked_fill(~converged, float("inf")).view(groups, -1).amin(0)
+        over = (
+            ~converged & ~failed & (lengths > torch.minimum(PRUNE * best, PRUNE_LINE * bound).repeat(groups))
+        )
+        failed |= over & fresh  # the point to evaluate is itself too long: give the row up
+        shorten = over & ~fresh  # a Newton step made it too long: halve the step
+        halvings += shorten
+        step[shorten] /= 2
+        v[shorten] = base[shorten] + step[shorten]
+        failed |= halvings > MAX_HALVINGS
+        run = (~converged & ~failed & ~shorten).nonzero().squeeze(1)
+        if (run.numel() == 0 and not shorten.any()) or iteration == max_iter:
             break
-        jac = ((ends[1 : m + 1] - ends[m + 1 :]) / (2 * h)).permute(1, 2, 0)  # (n, m, m) [.., k, i]
-        newton, info = torch.linalg.solve_ex(jac, (target - ends[0]).unsqueeze(-1))
-        newton = torch.where((info == 0)[:, None], newton.squeeze(-1), torch.zeros_like(v))
-        improved = active & ~worse
-        v_prev = torch.where(improved[:, None], v, v_prev)
-        best_err = torch.where(improved, err, best_err)
-        dv = torch.where(improved[:, None], newton, dv / 2)
-        v = torch.where(active[:, None], v_prev + dv, v)
-    return v, converged
+        if run.numel() == 0:
+            continue
+        vr = v[run]
+        h = 1e-7 * (1 + vr.abs().amax(-1, keepdim=True))
+        probes = torch.stack([vr] + [vr + h * e for e in eye])
+        ode_tol = (1e-6 * base_err[run]).clamp(min=final, max=1e-6)
+        states, status = _integrate_geodesics(
+            manifold, s0[run].expand_as(probes), probes, _times(2, s0), ode_tol
+        )
+        ends = states[-1, ..., :m]
+        left[run] |= status == LEFT
+        err = _residual(ends[0], target[run], g1[run], lengths[run]).masked_fill(status != OK, float("inf"))
+        accept = ((err < base_err[run]) | fresh[run]) & (status == OK)
+        done = accept & (err <= tol) & (ode_tol <= final)
+        base[run] = torch.where(accept[:, None], vr, base[run])
+        base_err[run] = torch.where(accept, err, base_err[run])
+        converged[run] |= done
+        # accepted, not done: a Newton step from here, or (residual below tol, but integrated
+        # loosely) a fresh evaluation at the final tolerance
+        newton = accept & ~done
+        jac = ((ends[1:] - ends[:1]) / h).permute(1, 2, 0)  # (n, m, m): [row, k, i] = ∂ end_k / ∂ v_i
+        solved, info = torch.linalg.solve_ex(jac, (target[run] - ends[0]).unsqueeze(-1))
+        usable = (info == 0) & torch.isfinite(solved).all(-2).squeeze(-1)
+        new_step = torch.where(usable[:, None], solved.squeeze(-1), torch.zeros_like(vr))
+        with_step = newton & usable & (err > tol)
+        det[run] = torch.where(accept, torch.linalg.det(jac), det[run])
+        halve = ~accept
+        halvings[run] = torch.where(halve, halvings[run] + 1, torch.zeros_like(halvings[run]))
+        step[run] = torch.where(
+            with_step[:, None], new_step, torch.where(halve[:, None], step[run] / 2, step[run])
+        )
+        failed[run] |= (newton & ~usable & (err > tol)) | (halvings[run] > MAX_HALVINGS)
+        fresh[run] = newton & ~with_step
+        v[run] = torch.where((with_step | halve)[:, None], base[run] + step[run], vr)
+    # a geodesic past a conjugate point is not minimising: det(∂ exp / ∂ v) starts at t^m > 0 and
+    # changes sign at each conjugate point of odd multiplicity (do Carmo, ch. 5 and 11)
+    beyond = det < 0
+    v = torch.where((converged & ~beyond)[:, None], base, torch.full_like(base, float("nan")))
+    return _Shots(v, base_err, converged & ~beyond, left, beyond)
 
 
 def _energy_initial_velocity(
     manifold: EmbeddedManifold, s0: Tensor, s1: Tensor, nodes: int = 24, iters: int = 100
 ) -> Tensor:
-    """Initial velocity of the minimiser of ``n Σ |phi(p_{i+1}) − phi(p_i)|²`` over polylines."""
+    """Initial velocity of the minimiser of ``n Σ |phi(p_{i+1}) − phi(p_i)|²`` over polylines
+    ``(N, m)`` (all pairs in one L-BFGS problem; the energy is a sum over pairs)."""
     t = torch.linspace(0, 1, nodes + 1, dtype=s0.dtype, device=s0.device)[1:-1, None, None]
     interior = (s0 + t * (s1 - s0)).detach().requires_grad_(True)
     optimizer = torch.optim.LBFGS([interior], max_iter=iters, line_search_fn="strong_wolfe")
@@ -214,49 +334,113 @@ def _energy_initial_velocity(
     return nodes * (-3 * p[0] + 4 * p[1] - p[2]) / 2
 
 
-def log(
-    manifold: EmbeddedManifold,
-    s0: Tensor,
-    s1: Tensor,
-    steps: int,
-    tol: float = 1e-11,
-    max_iter: int = 12,
-) -> Tensor:
-    """Initial velocity of the shortest geodesic ``s0 -> s1``: ``(..., m)``."""
-    s0, s1 = torch.broadcast_tensors(s0, s1)
-    shape, m = s0.shape, s0.shape[-1]
-    s0, s1 = s0.reshape(-1, m), s1.reshape(-1, m)
-    chart = manifold.chart
-    ends = s0 + chart.wrapped_difference(s0, s1)
-    # each periodic coordinate: the short way round (wrapped difference) or the long way round
-    periodic = torch.tensor(chart.periodic, device=s0.device)
-    periods = torch.tensor(
-        [c.period if isinstance(c, Periodic) else 0.0 for c in chart.coordinates],
-        dtype=s0.dtype,
-        device=s0.device,
-    )
-    flips = torch.tensor(list(itertools.product((0.0, 1.0), repeat=int(periodic.sum()))), dtype=s0.dtype)
-    long_way = torch.zeros(len(flips), m, dtype=s0.dtype, device=s0.device)
-    long_way[:, periodic] = flips.to(s0.device)
-    delta = ends - s0
-    targets = (ends[None] - long_way[:, None] * torch.sign(delta + (delta == 0)) * periods).reshape(-1, m)
-    n_cand, n = len(long_way), len(s0)
-    starts = s0.repeat(n_cand, 1)
-    v, ok = _shoot(manifold, starts, targets, targets - starts, steps, tol, max_iter, n_cand)
-    # restart from the path-energy minimiser for pairs where no candidate converged
-    retry = ~ok.view(n_cand, len(s0)).any(0).repeat(n_cand) & ~ok
-    if retry.any():
-        guess = _energy_initial_velocity(manifold, starts[retry], targets[retry])
-        v_retry, ok_retry = _shoot(manifold, starts[retry], targets[retry], guess, steps, tol, max_iter)
-        v[retry], ok[retry] = v_retry, ok_retry
-    g = manifold.metric(starts)
-    lengths = torch.einsum("ni,nij,nj->n", v, g, v).masked_fill(~ok, float("inf")).view(n_cand, n)
-    shortest, best = lengths.min(0)
-    if not torch.isfinite(shortest).all():
-        bad = (~torch.isfinite(shortest)).nonzero()[0].item()
-        raise RuntimeError(
-            f"log: no geodesic inside the chart found from s0 = {s0[bad].tolist()} to "
-            f"s1 = {s1[bad].tolist()}; try more steps or points closer together"
+def _reason(
+    manifold: EmbeddedManifold, shots: _Shots, length: Tensor, bound: Tensor, tol: float, max_iter: int
+):
+    """What went wrong for one pair, from its candidates' outcomes, as one line."""
+    facts = []
+    if torch.isfinite(length) and length > bound * (1 + LINE_MARGIN):
+        facts.append(
+            f"the geodesics found (shortest {length.item():.6g}) are longer than the straight chart line "
+            f"({bound.item():.6g}), so none of them is the shortest"
         )
-    v = v.view(n_cand, n, m)[best, torch.arange(n)]
-    return v.reshape(shape)
+    if shots.beyond_conjugate.any():
+        facts.append("geodesics found pass a conjugate point, so they are not the shortest")
+    if shots.left.any():
+        facts.append(
+            f"geodesics tried leave the chart ({manifold.chart.describe()}) or meet a singular point"
+        )
+    open_rows = ~shots.converged & ~shots.beyond_conjugate
+    if open_rows.any():
+        residual = shots.residual[open_rows].min().item()
+        facts.append(
+            f"shooting did not reach the endpoint residual tol = {tol:g} within {max_iter} Newton "
+            f"iterations (best residual {residual:.1e})"
+        )
+    advice = "use another chart, points closer together, or a larger tol"
+    if shots.left.any() or shots.beyond_conjugate.any():
+        advice = "the shortest geodesic may leave this chart: use another chart"
+    return "; ".join(facts) + "; " + advice
+
+
+def shortest_geodesics(
+    manifold: EmbeddedManifold, s0: Tensor, s1: Tensor, tol: float, max_iter: int
+) -> ShortestGeodesics:
+    """Shortest certified geodesics for every pair ``s0, s1: (..., m)`` (see the module docstring)."""
+    tol = check_tolerance(tol)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    s0, s1 = torch.broadcast_tensors(s0, s1)
+    shape, m = s0.shape[:-1], s0.shape[-1]
+    start, end = s0, s1
+    s0, s1 = s0.reshape(-1, m), s1.reshape(-1, m)
+    n = len(s0)
+    delta = _candidates(manifold, s0, s1)  # (C, n, m)
+    groups = len(delta)
+    lines = chart_line_length(manifold, s0.expand_as(delta), delta)  # (C, n)
+    bound = lines.amin(0)
+    g0, g1 = _metric(manifold, s0), _metric(manifold, s1)
+    tile = lambda x: x.expand(groups, *x.shape).reshape(-1, *x.shape[1:])  # noqa: E731
+    targets = s0 + delta
+    shots = _shoot(
+        manifold,
+        tile(s0),
+        targets.reshape(-1, m),
+        delta.reshape(-1, m).clone(),
+        tile(g0),
+        tile(g1),
+        bound,
+        groups,
+        tol,
+        max_iter,
+    )
+    lengths = _norm(shots.velocity, tile(g0)).nan_to_num(float("inf")).view(groups, n)
+    length, best = lengths.min(0)
+    pick = lambda x: x.view(groups, n, *x.shape[1:])[best, torch.arange(n)]  # noqa: E731
+    velocity, residual = pick(shots.velocity), pick(shots.residual)
+    certified = torch.isfinite(length) & (length <= bound * (1 + LINE_MARGIN))
+    retry = (~certified).nonzero().squeeze(1)
+    if retry.numel():
+        nearest = lines.argmin(0)[retry]
+        guess = _energy_initial_velocity(manifold, s0[retry], targets[nearest, retry])
+        again = _shoot(
+            manifold,
+            s0[retry],
+            targets[nearest, retry],
+            guess,
+            g0[retry],
+            g1[retry],
+            bound[retry],
+            1,
+            tol,
+            max_iter,
+        )
+        again_length = _norm(again.velocity, g0[retry]).nan_to_num(float("inf"))
+        better = again_length < length[retry]
+        length[retry] = torch.where(better, again_length, length[retry])
+        velocity[retry] = torch.where(better[:, None], again.velocity, velocity[retry])
+        residual[retry] = torch.where(better, again.residual, residual[retry])
+        certified = torch.isfinite(length) & (length <= bound * (1 + LINE_MARGIN))
+    reasons = {}
+    for i in (~certified).nonzero().squeeze(1).tolist():
+        rows = torch.arange(groups, device=s0.device) * n + i
+        pair = _Shots(
+            *(
+                getattr(shots, f)[rows]
+                for f in ("velocity", "residual", "converged", "left", "beyond_conjugate")
+            )
+        )
+        reasons[i] = _reason(manifold, pair, length[i], bound[i], tol, max_iter)
+    nan = torch.tensor(float("nan"), dtype=s0.dtype, device=s0.device)
+    velocity = torch.where(certified[:, None], velocity, nan)
+    return ShortestGeodesics(
+        start=start,
+        end=end,
+        velocity=velocity.reshape(*shape, m),
+        length=torch.where(certified, length, nan).reshape(shape),
+        residual=residual.reshape(shape),
+        converged=certified.reshape(shape),
+        tol=tol,
+        candidates=groups,
+        reasons=reasons,
+    )

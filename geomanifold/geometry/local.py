@@ -1,9 +1,9 @@
 """Intrinsic geometry at a batch of points, from the Gram matrix of the jet alone.
 
 Every intrinsic quantity of an embedded manifold is an inner product of derivative vectors
-(do Carmo 1976, §2-5, §3-3, §4-3; Lee 2018, ch. 5, 7-8). Given the *jet Gram*
-``Γ[p, q] = <∂^{α_p} phi, ∂^{α_q} phi>`` over the
-multi-indices of :func:`geomanifold.jets.multi_indices`, everything below is ``m × m`` algebra:
+(do Carmo, *Riemannian Geometry*, ch. 6, the Gauss equation). Given the *jet Gram*
+``Γ[p, q] = <∂^{α_p} phi, ∂^{α_q} phi>`` over the multi-indices of
+:func:`geomanifold.jets.multi_indices`, everything below is ``m × m`` algebra:
 
 * metric ``g_ij = <∂_i phi, ∂_j phi>``
 * Christoffel symbols of the first kind ``Γ_{l,ij} = <∂_l phi, ∂_i ∂_j phi>`` and of the second
@@ -22,6 +22,7 @@ of everything after the Gram.
 
 from __future__ import annotations
 
+import warnings
 from functools import cache, cached_property
 
 import torch
@@ -29,11 +30,46 @@ from torch import Tensor
 
 from ..jets import multi_index_position
 
-__all__ = ["LocalGeometry", "SingularMetricError"]
+__all__ = ["LocalGeometry", "SingularMetricError", "curvature_tolerance"]
 
 
 class SingularMetricError(ValueError):
-    """The induced metric is singular (or numerically so) at a requested point."""
+    """The induced metric is singular (or numerically so) at a requested point, or so close to
+    singular that a curvature cannot be computed to the requested relative accuracy."""
+
+
+def curvature_tolerance(dtype: torch.dtype) -> float:
+    """Largest accepted estimated relative error of curvature: 1e-8 in float64, ``10⁴ eps`` in
+    lower precision (about 1.2e-3 in float32)."""
+    return max(1e-8, 1e4 * torch.finfo(dtype).eps)
+
+
+def singular_metric(g: Tensor) -> Tensor:
+    """Where the metric ``g: (..., m, m)`` counts as singular: ``(...)`` bool.
+
+    Singular means ``det g / (tr g / m)^m`` (about the ratio of the smallest to the largest
+    eigenvalue) below ``1000 · eps`` of the dtype, or not finite.
+    """
+    m = g.shape[-1]
+    scale = (torch.diagonal(g, dim1=-2, dim2=-1).sum(-1) / m) ** m
+    return ~(torch.linalg.det(g) / scale > 1000 * torch.finfo(g.dtype).eps)
+
+
+def _masked_inverse(g: Tensor, bad: Tensor) -> Tensor:
+    eye = torch.eye(g.shape[-1], dtype=g.dtype, device=g.device)
+    inverse, _ = torch.linalg.inv_ex(torch.where(bad[..., None, None], eye, g))
+    return inverse.masked_fill(bad[..., None, None], float("nan"))
+
+
+def solve_metric(g: Tensor, b: Tensor) -> Tensor:
+    """``g⁻¹ b`` for ``g: (..., m, m)``, ``b: (..., m)``; NaN where ``g`` is singular."""
+    return (_masked_inverse(g, singular_metric(g)) @ b.unsqueeze(-1)).squeeze(-1)
+
+
+def _gauss_equation(products: Tensor, sign: float = -1.0) -> Tensor:
+    """``R_ijkl = <II_ik, II_jl> − <II_il, II_jk>`` from ``products[..., a, b, c, d] = <II_ab, II_cd>``
+    (with ``sign = 1`` the sum, for error bounds)."""
+    return torch.einsum("...ikjl->...ijkl", products) + sign * torch.einsum("...iljk->...ijkl", products)
 
 
 @cache
@@ -54,12 +90,25 @@ class LocalGeometry:
         singular: ``"raise"`` (default) raises :class:`SingularMetricError` where the metric is
             singular; ``"nan"`` returns NaN there instead (used inside integrators, which treat
             non-finite states as failures).
+        curvature_check: where the estimated relative error of curvature
+            (:attr:`curvature_error`) exceeds :func:`curvature_tolerance`, ``"raise"`` (default)
+            raises :class:`SingularMetricError` and ``"warn"`` warns with the estimate.
     """
 
-    def __init__(self, points: Tensor, jet_gram: Tensor, order: int, singular: str = "raise"):
+    def __init__(
+        self,
+        points: Tensor,
+        jet_gram: Tensor,
+        order: int,
+        singular: str = "raise",
+        curvature_check: str = "raise",
+    ):
         if singular not in ("raise", "nan"):
             raise ValueError(f"singular must be 'raise' or 'nan', got {singular!r}")
+        if curvature_check not in ("raise", "warn"):
+            raise ValueError(f"curvature_check must be 'raise' or 'warn', got {curvature_check!r}")
         self.singular = singular
+        self.curvature_check = curvature_check
         self.points = points
         self.jet_gram = jet_gram
         self.order = order
@@ -83,21 +132,12 @@ class LocalGeometry:
 
     @cached_property
     def metric_inverse(self) -> Tensor:
-        """``g^ij``: ``(..., m, m)``; raises :class:`SingularMetricError` where ``g`` is singular.
-
-        A point counts as singular when ``det g / (tr g / m)^m`` (about the ratio of the smallest
-        to the largest eigenvalue) is below ``1000 · eps`` of the dtype, or is not finite.
-        """
+        """``g^ij``: ``(..., m, m)``; raises :class:`SingularMetricError` where ``g`` is singular
+        (see :func:`singular_metric`)."""
         g = self.metric
-        m = self.dim
-        scale = (torch.diagonal(g, dim1=-2, dim2=-1).sum(-1) / m) ** m
-        ratio = torch.linalg.det(g) / scale
-        bad = ~(ratio > 1000 * torch.finfo(g.dtype).eps)
+        bad = singular_metric(g)
         if self.singular == "nan":
-            inverse, _ = torch.linalg.inv_ex(
-                torch.where(bad[..., None, None], torch.eye(m, dtype=g.dtype), g)
-            )
-            return inverse.masked_fill(bad[..., None, None], float("nan"))
+            return _masked_inverse(g, bad)
         if bad.any():
             where = self.points[bad][0].tolist()
             raise SingularMetricError(
@@ -130,9 +170,61 @@ class LocalGeometry:
 
     @cached_property
     def riemann(self) -> Tensor:
-        """Fully covariant ``R_ijkl``: ``(..., m, m, m, m)``, ``R_1212 = K det g`` on a surface."""
-        s = self.second_fundamental_gram
-        return torch.einsum("...ikjl->...ijkl", s) - torch.einsum("...iljk->...ijkl", s)
+        """Fully covariant ``R_ijkl``: ``(..., m, m, m, m)``, ``R_1212 = K det g`` on a surface.
+
+        Checked against :attr:`curvature_error` (see ``curvature_check``)."""
+        self._check_curvature()
+        return _gauss_equation(self.second_fundamental_gram)
+
+    @cached_property
+    def curvature_error(self) -> Tensor:
+        """Estimated relative rounding error of the curvature (Riemann, Ricci, scalar): ``(...)``.
+
+        First-order propagation of rounding through the Gauss equation (Higham, *Accuracy and
+        Stability of Numerical Algorithms*, §3.1 and §14.1): an inner product ``<a, b>`` of jet
+        vectors carries an error of about ``eps |a| |b|``, the inverse metric one of about
+        ``eps κ |g^{kl}|`` with ``κ`` the condition number of the metric scaled to unit diagonal.
+        The errors of ``<II_ab, II_cd>`` add up in ``R_ijkl``; contracted with ``|g^{ik}| |g^{jl}|``
+        like the scalar curvature, the sum is divided by the size of the curvature terms,
+        ``max(|S|, Σ |g^{ik}| |g^{jl}| |<II_ij, II_kl>|)``. Near a chart singularity (the poles
+        of polar coordinates) the terms cancel and the estimate grows like ``eps / det g``.
+        """
+        self._need(2, "the curvature error")
+        eps = torch.finfo(self.jet_gram.dtype).eps
+        g, inv = self.metric, self.metric_inverse.abs()
+        second = torch.tensor(self._second, device=self.jet_gram.device)
+        diagonal = torch.diagonal(self.jet_gram, dim1=-2, dim2=-1).clamp_min(0).sqrt()
+        first_norm, second_norm = diagonal[..., self._first], diagonal[..., second]  # |∂_k phi|, |∂_ab phi|
+        gamma = self.christoffel_first_kind.abs()  # [..., l, a, b]
+        unit = g / (first_norm[..., :, None] * first_norm[..., None, :])
+        eigen = torch.linalg.eigvalsh(unit)
+        kappa = (eigen[..., -1] / eigen[..., 0]).abs()[..., None, None, None, None]
+        weight = torch.einsum("...k,...kl,...lab->...ab", first_norm, inv, gamma)
+        outer = lambda a, b: a[..., :, :, None, None] * b[..., None, None, :, :]  # noqa: E731
+        error = outer(second_norm, second_norm) + outer(second_norm, weight) + outer(weight, second_norm)
+        error = error + kappa * torch.einsum("...kab,...kl,...lcd->...abcd", gamma, inv, gamma)
+        contract = lambda r: torch.einsum("...ik,...jl,...ijkl->...", inv, inv, r)  # noqa: E731
+        scalar_error = eps * contract(_gauss_equation(error, sign=1.0))
+        size = contract(self.second_fundamental_gram.abs())
+        scalar = contract(_gauss_equation(self.second_fundamental_gram).abs())
+        return scalar_error / torch.maximum(size, scalar).clamp_min(torch.finfo(g.dtype).tiny)
+
+    def _check_curvature(self) -> None:
+        error = self.curvature_error
+        limit = curvature_tolerance(error.dtype)
+        bad = ~(error <= limit)
+        if not bad.any():
+            return
+        worst = int(error.reshape(-1).nan_to_num(float("inf")).argmax())
+        where = self.points.reshape(-1, self.dim)[worst].tolist()
+        message = (
+            f"curvature at s = {where} is only accurate to about {error.reshape(-1)[worst].item():.1e} "
+            f"(relative; tolerance {limit:.0e}): the metric is nearly singular there; evaluate "
+            "farther from the chart's singular points or use another chart"
+        )
+        if self.curvature_check == "raise":
+            raise SingularMetricError(message + " (or set curvature_check = 'warn')")
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
 
     @cached_property
     def ricci(self) -> Tensor:

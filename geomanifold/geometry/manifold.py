@@ -1,5 +1,5 @@
-"""Embedded manifolds: geometry derived from the immersion ``phi`` alone
-(do Carmo 1976, §2-5, §3-3, §4-3; Lee 2018, ch. 2, 5, 7-8).
+"""Embedded manifolds: geometry derived from the immersion ``phi`` alone (docs/concepts.md, "A manifold
+is a map"; do Carmo, *Riemannian Geometry*, ch. 1-6).
 
 A subclass sets ``dim`` (m, 1 to 3), implements ``phi(s): (..., m) -> (..., D)`` and optionally a
 ``chart`` (default: all of ``R^m``). Everything else is derived matrix-free: derivative vectors by
@@ -15,11 +15,12 @@ from itertools import chain
 
 import torch
 from torch import Tensor, nn
+from torch.func import jvp
 
 from ..chart import Chart, as_points
 from ..jets import jet
 from . import geodesics
-from .local import LocalGeometry
+from .local import LocalGeometry, solve_metric
 
 __all__ = ["EmbeddedManifold"]
 
@@ -33,6 +34,9 @@ class EmbeddedManifold(nn.Module):
     """
 
     dim: int
+    #: where the estimated relative error of a curvature exceeds 1e-8 (float64): ``"raise"``
+    #: :class:`~geomanifold.geometry.local.SingularMetricError`, or ``"warn"`` with the estimate
+    curvature_check: str = "raise"
 
     def __init__(self, chart: Chart | None = None):
         super().__init__()
@@ -96,7 +100,7 @@ class EmbeddedManifold(nn.Module):
     def local_geometry(self, s, order: int = 2) -> LocalGeometry:
         """All intrinsic quantities at ``s`` from one jet Gram (see :class:`LocalGeometry`)."""
         s = self.points(s)
-        return LocalGeometry(s, self.jet_gram(s, order), order)
+        return LocalGeometry(s, self.jet_gram(s, order), order, curvature_check=self.curvature_check)
 
     # ----------------------------------------------------------------- extrinsic
     def tangent_basis(self, s) -> Tensor:
@@ -187,44 +191,121 @@ class EmbeddedManifold(nn.Module):
         (for integrators)."""
         return LocalGeometry(s, self.jet_gram(s, 2), 2, singular="nan").christoffel
 
-    def exp(self, s, v, steps: int = 16) -> Tensor:
+    def acceleration_terms(self, s: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """``g_ij`` and ``b_l = <∂_l phi, D²phi[v, v]> = Γ_{l,ij} v^i v^j`` at unchecked points
+        ``s, v: (..., m)``: ``(..., m, m)`` and ``(..., m)``.
+
+        One nested jvp over the ``m + 1`` directions ``e_1, …, e_m, v`` per point; subclasses with
+        structure override it (the linear-basis manifold uses its cached Gram).
+        """
+        m = self.dim
+        eye = torch.eye(m, dtype=s.dtype, device=s.device).expand(*s.shape[:-1], m, m)
+        directions = torch.cat([eye, v.unsqueeze(-2)], dim=-2)  # (..., m + 1, m)
+        points = s.unsqueeze(-2).expand_as(directions).contiguous()
+        # the directions enter the outer jvp as inputs with a zero tangent: as captured constants
+        # they would make torch.func fall back to slow reference kernels for zero tangents
+        first, second = jvp(
+            lambda x, d: jvp(self.phi, (x,), (d,))[1],
+            (points, directions),
+            (directions, torch.zeros_like(directions)),
+        )
+        tangent = first[..., :m, :]
+        return tangent @ tangent.transpose(-1, -2), (tangent @ second[..., m, :, None]).squeeze(-1)
+
+    def geodesic_acceleration(self, s: Tensor, v: Tensor) -> Tensor:
+        """``s'' = −Γ^k_ij v^i v^j`` at unchecked points ``s, v: (..., m)``; NaN where the metric is
+        singular (the right-hand side of the geodesic equation)."""
+        g, b = self.acceleration_terms(s, v)
+        return -solve_metric(g, b)
+
+    def exp(self, s, v, tol: float = 1e-12) -> Tensor:
         """Exponential map: the end ``γ(1)`` of the geodesic with ``γ(0) = s``, ``γ'(0) = v``.
 
-        Integrates ``s''^k + Γ^k_ij s'^i s'^j = 0`` in ``steps`` steps of an 8th-order Runge–Kutta method.
+        Integrates ``s''^k + Γ^k_ij s'^i s'^j = 0`` by the adaptive Dormand–Prince 8(5,3) method
+        with local tolerance ``tol`` (relative and absolute, per step).
         Shapes: ``s, v: (..., m)`` (broadcast) ``-> (..., m)``; periodic coordinates wrapped.
+        Raises :class:`~geomanifold.geometry.geodesics.GeodesicError` if a geodesic leaves the chart.
         """
         s = self.points(s)
-        return geodesics.exp(self, s, self.tangent(v, s), steps)
+        return geodesics.exp(self, s, self.tangent(v, s), tol)
 
-    def geodesic(self, s, v, times: int = 65, steps: int = 16) -> Tensor:
+    def geodesic(self, s, v, times: int = 65, tol: float = 1e-12) -> Tensor:
         """Points of the geodesic from ``s`` along ``v`` at ``times`` evenly spaced ``t ∈ [0, 1]``.
 
         Shapes: ``s, v: (..., m)`` ``-> (times, ..., m)`` (not wrapped, so it plots continuously).
         """
         s = self.points(s)
-        return geodesics.trajectory(self, s, self.tangent(v, s), times, steps)
+        return geodesics.trajectory(self, s, self.tangent(v, s), times, tol)
 
-    def log(self, s0, s1, steps: int = 16) -> Tensor:
+    def _pairs(self, s0, s1) -> tuple[Tensor, Tensor]:
+        s0, s1 = self.points(s0, "s0"), self.points(s1, "s1")
+        if s1.dtype != s0.dtype:
+            raise TypeError(
+                f"s1 has dtype {s1.dtype} but s0 has {s0.dtype}; the points of a pair must share a dtype"
+            )
+        try:
+            torch.broadcast_shapes(s0.shape, s1.shape)
+        except RuntimeError:
+            raise ValueError(
+                f"s0 has shape {tuple(s0.shape)} and s1 has shape {tuple(s1.shape)}; they must be "
+                "broadcastable (..., m)"
+            ) from None
+        return s0, s1
+
+    def shortest_geodesics(
+        self, s0, s1, tol: float = 1e-10, max_iter: int = geodesics.MAX_ITER
+    ) -> geodesics.ShortestGeodesics:
+        """Certified shortest geodesics for all pairs, without raising for pairs that fail.
+
+        Shooting (Newton on ``exp(s0, v) = s1``) from every wrap-around of the periodic coordinates
+        in one batch. A pair converges when the endpoint residual ``|exp(s0, v) − s1|_g / |v|_g`` is
+        at most ``tol`` and the shortest such geodesic is no longer than the straight chart line;
+        the result holds the velocities, lengths, residuals, a mask of converged pairs and the
+        reason for each failure (see :class:`~geomanifold.geometry.geodesics.ShortestGeodesics`).
+        """
+        s0, s1 = self._pairs(s0, s1)
+        return geodesics.shortest_geodesics(self, s0, s1, tol, max_iter)
+
+    def log(self, s0, s1, tol: float = 1e-10) -> Tensor:
         """Initial velocity of the shortest geodesic from ``s0`` to ``s1``: ``(..., m)``.
 
-        Shooting (Newton on ``exp(s0, v) = s1``) from every wrap-around of the periodic
-        coordinates, with a path-energy minimisation as the starting guess where shooting from the
-        straight chart line fails; the shortest converged candidate wins.
+        Raises :class:`~geomanifold.geometry.geodesics.GeodesicError` naming the first pair that
+        could not be certified (see :meth:`shortest_geodesics`, which returns a mask instead).
         """
-        s0, s1 = self.points(s0, "s0"), self.points(s1, "s1")
-        return geodesics.log(self, s0, s1, steps)
+        result = self.shortest_geodesics(s0, s1, tol)
+        result.raise_if_failed("log")
+        return result.velocity
 
-    def distance(self, s0, s1, steps: int = 16) -> Tensor:
-        """Geodesic distance ``|log(s0, s1)|_g``: ``(...)``."""
-        s0 = self.points(s0, "s0")
-        v = self.log(s0, s1, steps)
-        g = self.metric(s0.expand_as(v))
-        return torch.einsum("...i,...ij,...j->...", v, g, v).clamp_min(0).sqrt()
+    def distance(self, s0, s1, tol: float = 1e-10) -> Tensor:
+        """Geodesic distance ``|log(s0, s1)|_g``: ``(...)``; raises like :meth:`log`."""
+        result = self.shortest_geodesics(s0, s1, tol)
+        result.raise_if_failed("distance")
+        return result.length
 
-    def parallel_transport(self, s, v, w, steps: int = 16) -> Tensor:
+    def pairwise_distance(self, s, tol: float = 1e-10) -> Tensor:
+        """Distance matrix of the points ``s: (N, m)``: ``(N, N)``, all ``N (N − 1) / 2`` pairs in
+        one batch; raises like :meth:`log`, naming the pair ``(i, j)``."""
+        s = self.points(s)
+        if s.ndim != 2:
+            raise ValueError(f"s must have shape (N, {self.dim}), got {tuple(s.shape)}")
+        i, j = torch.triu_indices(len(s), len(s), 1, device=s.device)
+        result = geodesics.shortest_geodesics(self, s[i], s[j], tol, geodesics.MAX_ITER)
+        if not bool(result.converged.all()):
+            k = int((~result.converged).nonzero()[0])
+            raise geodesics.GeodesicError(
+                f"pairwise_distance: no shortest geodesic certified between s[{int(i[k])}] = "
+                f"{s[i[k]].tolist()} and s[{int(j[k])}] = {s[j[k]].tolist()}: {result.reasons[k]}"
+            )
+        out = torch.zeros(len(s), len(s), dtype=s.dtype, device=s.device)
+        out[i, j] = result.length
+        out[j, i] = result.length
+        return out
+
+    def parallel_transport(self, s, v, w, tol: float = 1e-12) -> Tensor:
         """Transport the tangent vector ``w`` along the geodesic ``exp(s, t v)``, ``t ∈ [0, 1]``.
 
-        Integrates ``w'^k + Γ^k_ij s'^i w^j = 0`` with the geodesic. Shapes ``(..., m)``.
+        Integrates ``w'^k + Γ^k_ij s'^i w^j = 0`` with the geodesic (adaptive, local tolerance
+        ``tol``). Shapes ``(..., m)``.
         """
         s = self.points(s)
-        return geodesics.transport(self, s, self.tangent(v, s), self.tangent(w, s, "w"), steps)
+        return geodesics.transport(self, s, self.tangent(v, s), self.tangent(w, s, "w"), tol)

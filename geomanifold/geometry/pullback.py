@@ -1,4 +1,4 @@
-"""The ambient-metric hook: a manifold measured through a map ``f`` (pullback metric: Lee 2018, ch. 2).
+"""The ambient-metric hook: a manifold measured through a map ``f`` (docs/concepts.md, "A manifold is a map").
 
 If the ambient metric is the pullback of the Euclidean metric through ``f`` (e.g. the outputs of a
 network on a fixed batch as a function of its weights), the geometry of ``phi`` under it is the

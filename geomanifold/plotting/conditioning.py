@@ -4,6 +4,8 @@
   t-interval as a band, the held-out region shaded, discrete training values marked;
 - :func:`plot_polar_accuracy`: the same on a polar axis for an angle (``θ = 2π s``);
 - :func:`plot_accuracy_heatmaps`: one heat map per method over a 2-D context (torus, cylinder);
+- :func:`plot_accuracy_by_distance`: accuracy vs the distance into the unseen region;
+- :func:`plot_inference_by_batch`: inference error vs the unlabeled batch size, per criterion;
 - :func:`plot_results`: the figures that fit a result of
   :func:`geomanifold.experiments.conditioning.run_suite`, written as PNG.
 """
@@ -22,13 +24,16 @@ from .figures import new_figure, save_png
 
 __all__ = [
     "accuracy_by_context",
+    "plot_accuracy_by_distance",
     "plot_accuracy_curves",
     "plot_accuracy_heatmaps",
+    "plot_inference_by_batch",
     "plot_polar_accuracy",
     "plot_results",
 ]
 
 HELD_OUT_COLOR = "#bbbbbb"
+SKEW_COLOR = "#cfe3f7"
 
 
 def accuracy_by_context(curves: list[dict], contexts: list[list[float]]) -> dict[str, np.ndarray]:
@@ -58,6 +63,9 @@ def plot_accuracy_curves(ax: Axes, result: dict) -> None:
     if protocol["held_out"] is not None:
         low, high = protocol["held_out"]
         ax.axvspan(low, high, color=HELD_OUT_COLOR, alpha=0.5, lw=0, label="held out")
+    if protocol.get("skew"):
+        label = f"over-sampled (p = {protocol['skew']:g})"
+        ax.axvspan(*protocol["skew_region"], color=SKEW_COLOR, alpha=0.6, lw=0, label=label)
     for value in protocol["train_values"] or []:
         ax.axvline(value, color="black", lw=0.8, ls=":")
     colors = _colors(len(stats))
@@ -109,7 +117,12 @@ def plot_accuracy_heatmaps(fig, result: dict) -> None:
     image = None
     for ax, (method, grid) in zip(axes, grids.items(), strict=True):
         image = ax.imshow(
-            grid.T, origin="lower", aspect="auto", cmap="viridis", vmin=low, vmax=high,
+            grid.T,
+            origin="lower",
+            aspect="auto",
+            cmap="viridis",
+            vmin=low,
+            vmax=high,
             extent=_extent(s0, s1),
         )
         if protocol["held_out"] is not None:
@@ -119,6 +132,48 @@ def plot_accuracy_heatmaps(fig, result: dict) -> None:
         ax.set_xlabel("s0")
     axes[0].set_ylabel("s1")
     fig.colorbar(image, ax=list(axes), label="test accuracy", shrink=0.9)
+
+
+def plot_accuracy_by_distance(ax: Axes, result: dict) -> None:
+    """Mean test accuracy (95 % interval over runs) vs the distance of the test context into the
+    unseen region (0: seen contexts, the edges included), one line per method."""
+    rows = result["distance"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    periodic = result["protocol"]["periodic"][0]
+    scale = 360.0 if periodic else 1.0
+    for method, color in zip(methods, _colors(len(methods)), strict=True):
+        mine = [r for r in rows if r["method"] == method]
+        x = np.array([r["distance"] for r in mine]) * scale
+        stats = np.array([[r["accuracy_mean"], r["accuracy_ci95"]] for r in mine])
+        _band(ax, x, stats, method, color)
+    ax.set_xlabel(
+        "distance into the unseen region (degrees)" if periodic else "distance into the unseen region (s)"
+    )
+    ax.set_ylabel("test accuracy (mean, 95 % interval)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
+def plot_inference_by_batch(ax: Axes, result: dict) -> None:
+    """Mean inference error (wrapped distance in the unit chart, 95 % interval over runs) vs the
+    number of unlabeled examples per inferred context, one line per method and criterion."""
+    config = result["config"]
+    lines = [(m, c) for m in config["methods"] for c in config["criteria"]]
+    batches = np.array(config["infer_batches"])
+    for (method, criterion), color in zip(lines, _colors(len(lines)), strict=True):
+        key = [f"infer_error_{criterion}_b{b}" for b in batches]
+        mine = [r for r in result["runs"] if r["method"] == method and r.get(key[0]) is not None]
+        if mine:
+            stats = np.array([mean_interval([r[k] for r in mine]) for k in key])
+            _band(ax, batches, stats, f"{method}, {criterion}", color)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(batches, [str(b) for b in batches])
+    ax.set_xlabel("unlabeled examples per inferred context (batch size)")
+    ax.set_ylabel("inference error (turns, mean, 95 % interval)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def _extent(s0: np.ndarray, s1: np.ndarray) -> list[float]:
@@ -137,12 +192,15 @@ def _colors(n: int) -> list:
 
 def plot_results(out: Path, result: dict) -> list[Path]:
     """Write the figures that fit ``result`` into ``out``: ``accuracy_vs_context.png`` (a 1-D
-    context; with ``accuracy_polar.png`` for an angle) or ``accuracy_heatmaps.png`` (2-D)."""
+    context; with ``accuracy_polar.png`` for an angle) or ``accuracy_heatmaps.png`` (2-D);
+    ``accuracy_vs_distance.png`` where some test contexts are unseen; ``inference_vs_batch.png``
+    where several inference batch sizes were measured."""
     protocol = result["protocol"]
     config = result["config"]
     title = (
         f"{config['data']}, task {config['task']}, protocol {protocol['name']}, "
-        f"manifold {result['manifold']}, {len(config['seeds'])} seed(s)"
+        f"manifold {result['manifold']}, {len(config.get('splits') or [0])} split(s) × "
+        f"{len(config['seeds'])} seed(s)" + (f", skew {protocol['skew']:g}" if protocol.get("skew") else "")
     )
     paths = []
     if len(protocol["periodic"]) == 1:
@@ -162,4 +220,16 @@ def plot_results(out: Path, result: dict) -> list[Path]:
         plot_accuracy_heatmaps(fig, result)
         fig.suptitle(title, fontsize=9)
         paths.append(save_png(fig, Path(out) / "accuracy_heatmaps.png"))
+    if any(r["distance"] > 0 for r in result.get("distance", [])):
+        fig = new_figure(8.0, 4.0, dpi=100)
+        ax = fig.add_subplot()
+        plot_accuracy_by_distance(ax, result)
+        ax.set_title(title, fontsize=9)
+        paths.append(save_png(fig, Path(out) / "accuracy_vs_distance.png"))
+    if len(config.get("infer_batches") or ()) > 1 and config.get("infer"):
+        fig = new_figure(8.0, 4.0, dpi=100)
+        ax = fig.add_subplot()
+        plot_inference_by_batch(ax, result)
+        ax.set_title(title, fontsize=9)
+        paths.append(save_png(fig, Path(out) / "inference_vs_batch.png"))
     return paths
