@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "add_arch_options",
     "add_checkpoint_options",
     "add_data_options",
     "add_run_options",
@@ -93,6 +94,21 @@ def existing_folder(text: str) -> Path:
     if not path.exists():
         raise argparse.ArgumentTypeError(f"{text!r} does not exist; expected an existing folder")
     return path
+
+
+def add_arch_options(parser: argparse.ArgumentParser, arch: str, width: int) -> None:
+    """``--arch`` (one of :data:`~geomanifold.experiments.networks.ARCHITECTURES`, default ``arch``)
+    and ``--width`` (default ``width``)."""
+    from ..experiments.networks import ARCHITECTURES
+
+    parser.add_argument("--arch", choices=ARCHITECTURES, default=arch, help=f"network (default: {arch})")
+    parser.add_argument(
+        "--width",
+        type=positive_int,
+        default=width,
+        metavar="W",
+        help=f"hidden units (mlp) or first-layer channels (default: {width})",
+    )
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:

@@ -11,9 +11,16 @@ from pathlib import Path
 
 from ..experiments import instability
 from ..experiments.datasets import load_data
-from ..experiments.networks import ARCHITECTURES, OPTIMIZERS
+from ..experiments.networks import OPTIMIZERS
 from ..io import write_csv, write_json
-from .common import add_data_options, add_run_options, positive_int, setup_run
+from .common import (
+    add_arch_options,
+    add_data_options,
+    add_run_options,
+    positive_float,
+    positive_int,
+    setup_run,
+)
 
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "register", "run", "step_list"]
 
@@ -59,16 +66,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         NAME, help=HELP, description=__doc__
     )
     add_data_options(parser)
-    parser.add_argument(
-        "--arch", choices=ARCHITECTURES, default=defaults.arch, help=f"network (default: {defaults.arch})"
-    )
-    parser.add_argument(
-        "--width",
-        type=positive_int,
-        default=defaults.width,
-        metavar="W",
-        help=f"hidden units (mlp) or first-layer channels (default: {defaults.width})",
-    )
+    add_arch_options(parser, defaults.arch, defaults.width)
     parser.add_argument(
         "--k",
         type=step_list,
@@ -90,7 +88,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=f"optimizer (SGD with momentum 0.9; default: {defaults.optimizer})",
     )
     parser.add_argument(
-        "--lr", type=float, default=defaults.lr, help=f"learning rate (default: {defaults.lr})"
+        "--lr", type=positive_float, default=defaults.lr, help=f"learning rate (default: {defaults.lr})"
     )
     parser.add_argument(
         "--batch-size",

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from ..checkpoint import CheckpointError
 from ..experiments.datasets import load_data
-from ..experiments.networks import ARCHITECTURES, OPTIMIZERS, build_network, train_network
+from ..experiments.networks import OPTIMIZERS, build_network, train_network
 from ..io import write_csv, write_json
 from .common import (
+    add_arch_options,
     add_checkpoint_options,
     add_data_options,
     add_run_options,
@@ -35,14 +36,7 @@ def add_network_options(parser: argparse.ArgumentParser, epochs: int = 10) -> No
     """``--data``, ``--data-dir``, ``--arch``, ``--width``, ``--epochs``, ``--lr``, ``--batch-size``,
     ``--optimizer``: what network to train on what (shared by ``train`` and ``connect``)."""
     add_data_options(parser)
-    parser.add_argument("--arch", choices=ARCHITECTURES, default="mlp", help="network (default: mlp)")
-    parser.add_argument(
-        "--width",
-        type=positive_int,
-        default=128,
-        metavar="W",
-        help="hidden units (mlp) or first-layer channels (cnn) (default: 128)",
-    )
+    add_arch_options(parser, "mlp", 128)
     parser.add_argument(
         "--epochs",
         type=positive_int,

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..summary import format_mean_interval
-from .common import non_negative_float, positive_int, setup_run
+from .common import add_arch_options, non_negative_float, positive_int, setup_run
 
 __all__ = ["OFFLINE_DATA", "add_walk_options", "add_walk_parser", "run_walk", "settings_from"]
 
@@ -24,18 +24,7 @@ def add_walk_options(parser: argparse.ArgumentParser, defaults) -> None:
     parser.add_argument(
         "--data", choices=OFFLINE_DATA, default=defaults.data, help=f"data set (default: {defaults.data})"
     )
-    from ..experiments.networks import ARCHITECTURES
-
-    parser.add_argument(
-        "--arch", choices=ARCHITECTURES, default=defaults.arch, help=f"network (default: {defaults.arch})"
-    )
-    parser.add_argument(
-        "--width",
-        type=positive_int,
-        default=defaults.width,
-        metavar="W",
-        help=f"hidden units (mlp) or first-layer channels (cnn) (default: {defaults.width})",
-    )
+    add_arch_options(parser, defaults.arch, defaults.width)
     parser.add_argument(
         "--epochs",
         type=positive_int,

@@ -30,6 +30,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from ..modules import ELEMENTWISE_MODULES
+
 __all__ = [
     "LayoutError",
     "LayoutTracker",
@@ -39,22 +41,6 @@ __all__ = [
     "to_front",
 ]
 
-# modules whose output has the layout of their first input
-_PRESERVING = (
-    nn.Identity,
-    nn.modules.dropout._DropoutNd,
-    nn.ReLU,
-    nn.ReLU6,
-    nn.GELU,
-    nn.SiLU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.Mish,
-    nn.Hardswish,
-    nn.Softplus,
-)
 
 
 class LayoutError(ValueError):
@@ -189,7 +175,7 @@ class LayoutTracker:
         dims = self._sources.get(id(module))
         if dims is not None:
             self.track(output, dims)
-        elif isinstance(module, _PRESERVING) and args:
+        elif isinstance(module, ELEMENTWISE_MODULES) and args:
             dim = self.dim_of(args[0])
             if dim is not None and isinstance(output, Tensor) and output.ndim == args[0].ndim:
                 self.track(output, dim)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from ..modules import ELEMENTWISE_MODULES
 from .permutation_spec import PermutationSpec, SpecError
 
 __all__ = ["trace_permutation_spec"]
@@ -36,24 +37,6 @@ FIXED = 0
 Factor = tuple[int, int]
 Axis = tuple[Factor, ...]
 
-_ELEMENTWISE_MODULES = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.GELU,
-    nn.SiLU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.Softplus,
-    nn.Hardswish,
-    nn.Mish,
-    nn.Identity,
-    nn.Dropout,
-    nn.Dropout1d,
-    nn.Dropout2d,
-    nn.Dropout3d,
-)
 _POOLS = (
     nn.modules.pooling._MaxPoolNd,
     nn.modules.pooling._AvgPoolNd,
@@ -294,7 +277,7 @@ class _Tracer:
             rule = self.embedding
         elif isinstance(m, nn.MultiheadAttention):
             rule = self.attention
-        elif isinstance(m, _ELEMENTWISE_MODULES):
+        elif isinstance(m, ELEMENTWISE_MODULES):
             return x
         elif isinstance(m, _POOLS) and x is not None and len(x) == len(_meta_shape(node)) >= 3:
             self.fix(x[2:])
