@@ -22,14 +22,6 @@ from geomanifold.experiments.tasks import TASKS
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_mean_interval_closed_form():
     mean, half = mean_interval([1.0, 2.0, 3.0])
     assert mean == 2.0

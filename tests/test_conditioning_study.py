@@ -29,15 +29,6 @@ from geomanifold.experiments.protocols import SKEW_REGION, make_protocol
 from geomanifold.experiments.statistics import paired_comparisons, paired_difference
 from geomanifold.experiments.tasks import TASKS
 
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --- protocols: edges, depth into the held-out region, skew -------------------------------------
 
 

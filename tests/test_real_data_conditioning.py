@@ -53,16 +53,6 @@ def train(model, params, conditioned, x, y, seed):
     return model
 
 
-@pytest.fixture
-def one_thread():
-    """These matrices are tiny: one thread is fastest, and 2 threads on 2 busy cores
-    oversubscribe (measured 0.7 s vs 17 s per seed under a load of ~4)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_line_conditioned_mlp_has_lower_test_loss_on_noisy_mnist5k(mnist14, one_thread, seed):
     x_train, y_train, x_test, y_test = mnist14
