@@ -142,6 +142,9 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     table = models(args)
+    unknown = sorted(set(args.models.split(",")) - table.keys())
+    if unknown:
+        raise SystemExit(f"--models: unknown {', '.join(unknown)}; valid: {', '.join(table)}")
     for model_name in args.models.split(","):
         make, batch, shape, wm_options = table[model_name]
         x, y = torch.randn(batch, *shape), torch.randint(0, 10, (batch,))
