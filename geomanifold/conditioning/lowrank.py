@@ -37,7 +37,7 @@ from ..optim.lowrank import FactorMetric
 from .coefficients import context_coefficients
 from .layer import Context, UnsupportedLayerError
 from .layout import LayoutError, check_batch_dim_argument, declared_batch_dims, infer_batch_dim
-from .selection import Selector, parameter_filter
+from .selection import Selector, parameter_aliases, parameter_filter
 
 __all__ = ["LowRankFactors", "LowRankWeightManifold"]
 
@@ -318,9 +318,7 @@ def _adapted_layers(model: nn.Module, include: Selector | None, exclude: Selecto
         if isinstance(module, nn.MultiheadAttention)
         for child, _ in module.named_children()
     }
-    names_of: dict[int, list[str]] = {}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        names_of.setdefault(id(p), []).append(name)
+    names_of = parameter_aliases(model)
     chosen = []
     for name, p in model.named_parameters():
         path, _, leaf = name.rpartition(".")

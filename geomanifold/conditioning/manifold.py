@@ -24,7 +24,6 @@ layers. Parameter names in ``state_dict`` gain a ``.layer`` segment at each swap
 from __future__ import annotations
 
 import copy
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 
 import torch
@@ -41,7 +40,7 @@ from .grouped import BatchDims, GroupedLayer
 from .init import INITS, initial_control_points
 from .layer import Context, ManifoldLayer, UnsupportedLayerError
 from .layout import LayoutTracker, batch_first, check_batch_dim_argument, declared_batch_dims
-from .selection import Selector, parameter_filter
+from .selection import Selector, parameter_aliases, parameter_filter
 
 __all__ = ["WeightManifold"]
 
@@ -296,9 +295,7 @@ class WeightManifold(nn.Module):
 def _chosen_parameters(model: nn.Module, include, exclude) -> list[str]:
     """Names of the selected parameters, in model order, after checking they can be selected."""
     selected = parameter_filter(include, exclude)
-    names_of = defaultdict(list)
-    for name, p in model.named_parameters(remove_duplicate=False):
-        names_of[id(p)].append(name)
+    names_of = parameter_aliases(model)
     if not names_of:
         raise ValueError("model has no parameters; valid: a model with at least one parameter")
     chosen = []

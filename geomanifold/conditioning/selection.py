@@ -16,7 +16,7 @@ from fnmatch import fnmatch
 
 from torch import nn
 
-__all__ = ["Selector", "parameter_filter"]
+__all__ = ["Selector", "parameter_aliases", "parameter_filter"]
 
 Selector = str | type | Callable[[str, nn.Module], bool] | Sequence["Selector"]
 
@@ -31,6 +31,15 @@ def parameter_filter(include: Selector | None, exclude: Selector | None) -> Call
         return chosen and not (exclude is not None and _matches(exclude, name, owner))
 
     return selected
+
+
+def parameter_aliases(model: nn.Module) -> dict[int, list[str]]:
+    """Every name under which each parameter (by ``id``) appears in ``model``, in model order: more
+    than one name means the parameter is tied (shared by several modules)."""
+    names: dict[int, list[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        names.setdefault(id(p), []).append(name)
+    return names
 
 
 def _matches(selector: Selector, name: str, owner: nn.Module) -> bool:
