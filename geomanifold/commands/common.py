@@ -23,6 +23,7 @@ __all__ = [
     "check_resume",
     "existing_file",
     "existing_folder",
+    "float_in",
     "name_list",
     "non_negative_float",
     "non_negative_int",
@@ -55,24 +56,26 @@ non_negative_int = _int_at_least(0, "an integer >= 0")
 non_negative_int.__doc__ = "argparse type: an integer ≥ 0."
 
 
-def _float_above(minimum: float, strict: bool, words: str):
-    """An argparse type accepting finite numbers ``> minimum`` (``>=`` unless ``strict``)."""
+def float_in(low: float, high: float, closed_low: bool, words: str) -> Callable[[str], float]:
+    """An argparse type accepting finite numbers in ``(low, high)`` (``[low, high)`` when
+    ``closed_low``; ``high`` may be ``inf``); ``words`` describes them in errors."""
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}") from None
-        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        above = low <= value if closed_low else low < value
+        if not math.isfinite(value) or not above or not value < high:
             raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}")
         return value
 
     return parse
 
 
-positive_float = _float_above(0.0, True, "a finite number > 0")
+positive_float = float_in(0.0, math.inf, False, "a finite number > 0")
 positive_float.__doc__ = "argparse type: a finite float > 0 (a learning rate, a length)."
-non_negative_float = _float_above(0.0, False, "a finite number >= 0")
+non_negative_float = float_in(0.0, math.inf, True, "a finite number >= 0")
 non_negative_float.__doc__ = "argparse type: a finite float ≥ 0 (a penalty weight)."
 
 

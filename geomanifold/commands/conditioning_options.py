@@ -24,6 +24,7 @@ from .common import (
     add_checkpoint_options,
     add_data_options,
     add_run_options,
+    float_in,
     name_list,
     non_negative_float,
     positive_float,
@@ -44,21 +45,6 @@ __all__ = [
 
 DEFAULT_TRIALS = 4
 DEFAULT_VALIDATION = 0.2
-
-
-def _number_in(low: float, high: float, words: str, closed_low: bool = False) -> Callable[[str], float]:
-    """An argparse type for a number in ``(low, high)`` (``[low, high)`` when ``closed_low``)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}") from None
-        if not ((low <= value) if closed_low else (low < value)) or not value < high:
-            raise argparse.ArgumentTypeError(f"expected {words}, got {value}")
-        return value
-
-    return parse
 
 
 def smoke_args(data: str, task: str, protocol: str, seeds: int, *extra: str) -> list[str]:
@@ -135,7 +121,7 @@ def add_experiment_options(parser: argparse.ArgumentParser, default_out: Path) -
         "data set's train/test split seeded by k (default: 1, split 0)",
     )
     parser.add_argument(
-        "--validation", type=_number_in(0.0, 1.0, "a fraction in (0, 1)"), default=None, metavar="F",
+        "--validation", type=float_in(0.0, 1.0, False, "a fraction in (0, 1)"), default=None, metavar="F",
         help=f"fraction of the training part held out for validation (default: {DEFAULT_VALIDATION} "
         "with --tune, else none)",
     )
@@ -149,7 +135,7 @@ def add_experiment_options(parser: argparse.ArgumentParser, default_out: Path) -
         help="hyper-parameter sets each method tries (implies --tune; the same sets for every method)",
     )
     parser.add_argument(
-        "--skew", type=_number_in(0.0, 1.0, "a probability in [0, 1)", closed_low=True), default=0.0,
+        "--skew", type=float_in(0.0, 1.0, True, "a probability in [0, 1)"), default=0.0,
         metavar="P",
         help="draw the first context coordinate of a training example from [0, 0.25) with probability "
         "P (default: 0, the protocol's distribution)",
