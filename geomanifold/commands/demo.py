@@ -66,7 +66,7 @@ def _rotation_comparison(args: argparse.Namespace, out: Path) -> dict:
     from ..experiments import rotation_demo
 
     progress = not args.no_progress
-    return rotation_demo.run(out, args.demo_epochs, args.demo_seeds, args.device, progress, threads=None)
+    return rotation_demo.run(out, args.demo_epochs, args.demo_seeds, args.device, progress)
 
 
 def _rotation_arguments(parser: argparse.ArgumentParser) -> None:

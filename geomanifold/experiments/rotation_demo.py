@@ -28,12 +28,11 @@ def run(
     seeds: int = 3,
     device: torch.device | str = "cpu",
     progress: bool = True,
-    threads: int | None = 1,
 ) -> dict:
     """Run the comparison, print its table, write results and figures to ``out/conditioning``.
 
-    ``threads``: torch CPU threads during the step (restored after; ``None``: leave as is). The
-    matrices are tiny, so one thread is fastest, and more oversubscribe a busy machine.
+    Torch's thread count is the caller's (``geomanifold demo`` runs on one thread: the matrices
+    are tiny, and more threads oversubscribe a busy machine).
 
     Returns:
         ``{"methods": {method: {metric: mean}}, "files": [...]}`` (JSON-serialisable).
@@ -47,13 +46,7 @@ def run(
         epochs=epochs,
     )
     started = time.perf_counter()
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        result = run_suite(config, device, progress=progress)
-    finally:
-        torch.set_num_threads(previous)
+    result = run_suite(config, device, progress=progress)
     folder = Path(out) / "conditioning"
     paths = write_outputs(folder, result, time.perf_counter() - started)
     print(
