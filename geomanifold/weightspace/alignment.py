@@ -28,6 +28,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
 from .functional import NonFiniteWeightsError
+from .metrics import check_batch
 from .permutation_spec import PermutationSpec, SpecError, permute_axis, permute_model, unit_rows
 from .spec_tracing import trace_permutation_spec
 
@@ -220,8 +221,7 @@ def activation_matching(
         ``{permutation: (n,)}`` as :func:`weight_matching`.
     """
     units = _check_pair(reference, other, spec)
-    if not isinstance(x, Tensor) or len(x) == 0:
-        raise ValueError("x must be a non-empty batch of inputs (N, *F) for activation matching")
+    check_batch(x)
     modes = reference.training, other.training
     reference.eval(), other.eval()
     sites = sorted({module for places in spec.sites.values() for module, _ in places})
@@ -270,8 +270,7 @@ def align_hidden_units(
     """
     if method not in MATCHINGS:
         raise ValueError(f"method must be one of {', '.join(MATCHINGS)}; got {method!r}")
-    if not isinstance(x, Tensor) or x.ndim < 1 or len(x) == 0:
-        raise ValueError("x must be a non-empty batch of inputs (N, *F)")
+    check_batch(x)
     probe = x[:probe_size]
     spec = trace_permutation_spec(reference, probe) if spec is None else spec
     if not spec.entries():
