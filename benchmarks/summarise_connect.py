@@ -9,7 +9,7 @@ pair (B as trained, weight-matched, activation-matched).
 The ResNet-18-layout table of docs/results_paths.md comes from three runs of
 
     geomanifold connect --data digits --arch resnet18 --width 4 --epochs 6 \\
-        --methods straight,geodesic --align all --steps 60 --interior 6 --points 11 --seed S
+        --methods straight,geodesic --align all --steps 60 --interior 6 --points 11 --seed S --threads 1
 """
 
 from __future__ import annotations
