@@ -302,7 +302,8 @@ def solve_geodesic(
         segments: pieces of the energy sum (see :func:`path_energy`).
         redraw: ``"scaled"``: steps per fitting batch (0: one fixed batch for the whole solve).
         holdout: ``"scaled"``: the first ``min(holdout, N // 2)`` inputs are never fitted; each round
-            of ``redraw`` steps is kept only if it lowers the energy on them (0: no check).
+            of ``redraw`` steps is kept only if it lowers the energy on them, sampled at the midpoints
+            ``(i + ½) / n`` (0: no check).
         patience: ``"scaled"``: undone rounds in a row after which the solve stops.
 
     Returns:
@@ -342,7 +343,8 @@ def solve_geodesic(
 
             first = (pool[:batch_size], uniform_times(n)) if draw is None else draw()
             fit = _BatchEnergy(model, path, first[0], kind, first[1])
-            check = _BatchEnergy(model, path, held_out, kind, uniform_times(2 * n)) if len(held_out) else None
+            midpoints = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+            check = _BatchEnergy(model, path, held_out, kind, midpoints) if len(held_out) else None
             initial = _scaled_descent(
                 fit, steps, lr, history, bar, n, draw, redraw, check, checks, patience
             )
