@@ -121,8 +121,7 @@ class _BatchEnergy:
             self.ends = [self.call(w, x).reshape(len(x), -1) for w in (self.path.start, self.path.end)]
 
     def __call__(self) -> Tensor:
-        points = self.path(self.times)
-        inner = [self.call(w, self.x).reshape(len(self.x), -1) for w in points]
+        inner = [self.call(w, self.x).reshape(len(self.x), -1) for w in self.path.points(self.times)]
         outputs = torch.stack([self.ends[0], *inner, self.ends[1]])
         divergences = output_divergence(outputs[:-1], outputs[1:], self.kind)
         return (divergences / self.widths.to(divergences)).sum()
@@ -146,6 +145,7 @@ class _ScaledConjugateGradient:
         """Energy and gradient on the current batch; the direction restarts along ``−gradient``."""
         self.current = self.energy()
         (self.gradient,) = torch.autograd.grad(self.current, self.interior)
+        self.squared = float(torch.vdot(self.gradient.flatten(), self.gradient.flatten()))  # |g|²
         self.direction, self.along_gradient = -self.gradient, True
         return self.current.item()
 
@@ -178,8 +178,9 @@ class _ScaledConjugateGradient:
         if last:
             return True
         (new,) = torch.autograd.grad(trial, self.interior)
-        flat, old = new.flatten(), gradient.flatten()
-        beta = max(0.0, float((torch.vdot(flat, flat - old)) / torch.vdot(old, old).clamp_min(1e-300)))
+        flat, squared = new.flatten(), self.squared
+        self.squared = float(torch.vdot(flat, flat))
+        beta = max(0.0, (self.squared - float(torch.vdot(flat, gradient.flatten()))) / max(squared, 1e-300))
         self.direction = direction.mul_(beta).sub_(new)
         self.gradient, self.along_gradient = new, False
         return True
