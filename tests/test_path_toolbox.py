@@ -23,7 +23,7 @@ from geomanifold.weightspace.geodesic import (
     solve_geodesic,
     uniform_times,
 )
-from geomanifold.weightspace.paths import polyline, straight_line
+from geomanifold.weightspace.paths import bezier, polyline, straight_line
 
 
 def trained_pair(width=6, steps=150):
@@ -191,3 +191,18 @@ def test_instability_command_writes_its_table(tmp_path, capsys):
     assert "error barrier" in capsys.readouterr().out
     assert main(["instability", "--k", "0,x", "--out", str(tmp_path)]) == 2
     assert "expected distinct steps >= 0" in capsys.readouterr().err
+
+
+def test_curve_points_equal_the_dense_basis_product_and_reuse_control_points():
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(7, generator=g, dtype=torch.float64), torch.randn(7, generator=g, dtype=torch.float64)
+    t = torch.tensor([0.0, 0.13, 0.25, 0.5, 0.77, 1.0], dtype=torch.float64)
+    for curve in (polyline(a, b, 3, torch.randn(3, 7, generator=g, dtype=torch.float64)), bezier(a, b, 3)):
+        coefficients = curve.basis.partial(t[:, None], (0,))
+        expected = coefficients @ curve.control_points().detach()
+        torch.testing.assert_close(torch.stack(curve.points(t)).detach(), expected, rtol=1e-14, atol=1e-14)
+    line = polyline(a, b, 3, torch.randn(3, 7, generator=g, dtype=torch.float64))
+    knots = line.points(torch.tensor([0.25, 0.5], dtype=torch.float64))
+    assert all(torch.equal(p, q) for p, q in zip(knots, line.interior[:2], strict=True))
+    (knots[0] * 2 + knots[1]).sum().backward()
+    torch.testing.assert_close(line.interior.grad[:, 0], torch.tensor([2.0, 1.0, 0.0], dtype=torch.float64))
