@@ -167,8 +167,9 @@ def _runs(name: str, args: argparse.Namespace) -> dict[str, Callable[[int], int]
     held_out = torch.rand(HOLDOUT, *x.shape[1:], generator=generator)
 
     def geodesic(steps: int) -> int:
-        """Default solver: fitting batches of ``batch`` inputs (here always ``x``, its sampling times
-        redrawn every ``REDRAW`` steps) and the check on ``HOLDOUT`` held-out inputs."""
+        """Default solver on ``HOLDOUT + batch`` random inputs: it holds out the first half (at most
+        ``HOLDOUT``) for its check and draws fitting batches of ``batch`` from the other half, with
+        fresh sampling times, every ``REDRAW`` steps."""
         path = polyline(a, b, n)
         inputs = torch.cat([held_out, x])
         return len(solve_geodesic(model, path, inputs, steps=steps, batch_size=batch, progress=False).history)
