@@ -208,10 +208,10 @@ def _scaled_descent(
 ) -> float:
     """Rounds of :class:`_ScaledConjugateGradient` steps (chord segment ``|B − A| / segments``).
     Each round draws a fresh fitting batch and sampling times (``draw``, when given) and takes
-    ``redraw`` steps on them (all ``steps`` when 0); then, when
-    ``check`` is given, the energy on its held-out batch must be below the best so far, else the
-    round is undone (the path returns to the best one, ``τ`` halves) and after ``patience`` undone
-    rounds in a row the solve stops. The energy on the held-out batch never rises.
+    ``redraw`` steps on them (all ``steps`` when 0); then, when ``check`` is given, the energy on
+    its held-out batch must be below the best so far, else the round is undone (the path returns
+    to the best one, ``τ`` halves) and after ``patience`` undone rounds in a row the solve stops.
+    The energy on the held-out batch never rises.
 
     Returns:
         the initial energy on the first fitting batch.
