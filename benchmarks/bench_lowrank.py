@@ -6,20 +6,22 @@ said otherwise. Two parts:
 ``--part lowrank``: a ViT-style encoder (torchvision layout, 6 layers, width 384, MLP 1536,
 65 tokens: >= 10^7 weights) conditioned by ``LowRankWeightManifold`` (rank 8, Fourier(1), K = 3)
 against the plain encoder's SGD step. Target: per-example step <= 1.3× plain, extra parameters
-<= 20 % of the model's. Variants: pretrained weights frozen (only the factors train, the usual
-use) and trained; shared ``s``.
+<= 20 % of the model's. Every weight matrix is adapted (the attention's in- and out-projections
+included). Variants: pretrained weights frozen (only the factors train, the usual use) and
+trained; shared ``s``; the attention projections excluded (frozen).
 
 ``--part compile``: eager against ``torch.compile`` (inductor), float32 against bfloat16 autocast,
-for the MLP 784-256-256-10 with ``WeightManifold`` (Fourier(1), K = 3) and the ViT-style encoder of
-the issue (6 layers, width 256, 65 tokens) with ``LowRankWeightManifold`` (rank 8, K = 3), each
-beside its plain model. The first compiled call (compilation) is reported separately.
+for the MLP 784-256-256-10 with ``WeightManifold`` (Fourier(1), K = 3; per-example and shared s)
+and the ViT-style encoder of the issue (6 layers, width 256, 65 tokens) with
+``LowRankWeightManifold`` (rank 8, K = 3), each beside its plain model (``--cases`` selects).
+The first compiled call (compilation) is reported separately.
 
 Variants are timed round-robin and the median is kept (the machine is shared and noisy;
 ``--clock cpu`` times this process's CPU seconds, steadier under load, best with
 ``OMP_WAIT_POLICY=PASSIVE``). Targets are reported, never asserted.
 
     python benchmarks/bench_lowrank.py [--part lowrank|compile|all] [--repeats 5] [--threads 2]
-                                       [--batch 16] [--clock wall|cpu]
+                                       [--batch 16] [--clock wall|cpu] [--cases MLP]
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def lowrank_part(args) -> None:
     plain = vit(384, 1536, 6)
     frozen = LowRankWeightManifold(plain, BASIS, rank=RANK)
     trained = LowRankWeightManifold(plain, BASIS, rank=RANK, train_base=True)
-    for lr in (frozen, trained):
+    no_attention = LowRankWeightManifold(plain, BASIS, rank=RANK, exclude="*self_attention*")
+    for lr in (frozen, trained, no_attention):
         with torch.no_grad():
             for f in lr.factors.values():
                 f.U.normal_(std=0.01)
@@ -81,13 +84,17 @@ def lowrank_part(args) -> None:
         "low-rank, base frozen": step(frozen, NaturalGradientSGD(frozen.param_groups(), lr=1e-3), x, y, s),
         "low-rank, base trained": step(trained, NaturalGradientSGD(trained.param_groups(), lr=1e-3), x, y, s),
         "low-rank, shared s": step(frozen, NaturalGradientSGD(frozen.param_groups(), lr=1e-3), x, y, s[0]),
+        "low-rank, no attention": step(
+            no_attention, NaturalGradientSGD(no_attention.param_groups(), lr=1e-3), x, y, s
+        ),
     }
     times = median_times(runs, args.repeats, clock=args.timer)
     weights = count(plain)
     print(f"ViT-style encoder: {weights:,} weights, batch {batch}, rank {RANK}, K = {BASIS.size}, "
           f"{len(frozen.factors)} adapted layers, {args.threads} threads")
-    extra = frozen.extra_parameters()
-    print(f"extra parameters: {extra:,} = {100 * extra / weights:.1f} % (target <= 20 %)")
+    for name, lr in (("all weights", frozen), ("attention excluded", no_attention)):
+        extra = lr.extra_parameters()
+        print(f"extra parameters, {name}: {extra:,} = {100 * extra / weights:.1f} % (target <= 20 %)")
     print(f"{'variant':<24} {'ms/step':>9} {'× plain':>8}")
     for name, t in times.items():
         print(f"{name:<24} {1e3 * t:9.1f} {t / times['plain']:8.2f}")
@@ -105,15 +112,19 @@ def compile_part(args) -> None:
     cases["MLP WeightManifold K=3"] = (
         wm, lambda m: NaturalGradientSGD(wm.param_groups(), lr=1e-3), mlp_x, mlp_y, torch.rand(256, 1)
     )
+    cases["MLP WeightManifold K=3 shared s"] = (
+        wm, lambda m: NaturalGradientSGD(wm.param_groups(), lr=1e-3), mlp_x, mlp_y, torch.rand(1)
+    )
     small = vit(256, 1024, 8)
     cases["ViT plain"] = (small, lambda m: torch.optim.SGD(m.parameters(), lr=1e-3), vit_x, vit_y, None)
     lr = LowRankWeightManifold(small, BASIS, rank=RANK)
     cases["ViT low-rank r=8 K=3"] = (
         lr, lambda m: NaturalGradientSGD(lr.param_groups(), lr=1e-3), vit_x, vit_y, torch.rand(args.batch, 1)
     )
-    print(f"{'model':<24} {'variant':<16} {'ms/step':>9} {'× eager fp32':>12} {'compile s':>10}")
+    print(f"{'model':<32} {'variant':<16} {'ms/step':>9} {'× eager fp32':>12} {'compile s':>10}")
     torch._dynamo.config.cache_size_limit = 64  # one graph per model, dtype and context shape
-    for name, (model, optimizer, x, y, s) in cases.items():
+    chosen = {name: case for name, case in cases.items() if args.cases in name}
+    for name, (model, optimizer, x, y, s) in chosen.items():
         runs, compile_seconds = {}, {}
         for compiled in (False, True):
             target = torch.compile(model) if compiled else model
@@ -126,7 +137,7 @@ def compile_part(args) -> None:
         times = median_times(runs, args.repeats, clock=args.timer)
         for label, t in times.items():
             seconds = f"{compile_seconds[label]:10.1f}" if label.startswith("compiled") else f"{'':10}"
-            print(f"{name:<24} {label:<16} {1e3 * t:9.1f} {t / times['eager fp32']:12.2f} {seconds}")
+            print(f"{name:<32} {label:<16} {1e3 * t:9.1f} {t / times['eager fp32']:12.2f} {seconds}")
 
 
 def main() -> None:
@@ -136,6 +147,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=16, help="ViT batch size")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
+    parser.add_argument("--cases", default="", help="compile part: only the models whose name contains this")
     args = parser.parse_args()
     args.timer = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)

@@ -1226,15 +1226,26 @@ CASES: list[Case] = [
         "bias",
     ),
     Case(
-        "lowrank-attention",
+        "lowrank-attention-bias",
         "Conditioning",
         "`LowRankWeightManifold`",
-        "`include` selects a projection that nn.MultiheadAttention reads directly",
+        "`include` selects the in-projection bias of an nn.MultiheadAttention (not a weight)",
         lambda: gm.LowRankWeightManifold(
-            nn.MultiheadAttention(4, 2), gm.Line(), rank=1, include="in_proj_weight"
+            nn.MultiheadAttention(4, 2), gm.Line(), rank=1, include="in_proj_bias"
         ),
         conditioning.UnsupportedLayerError,
-        "in_proj_weight",
+        "in_proj_bias",
+    ),
+    Case(
+        "lowrank-attention-s-batch",
+        "Conditioning",
+        "`LowRankWeightManifold(x, s)`",
+        "`s` for another number of sequences than an adapted nn.MultiheadAttention gets",
+        lambda: gm.LowRankWeightManifold(nn.MultiheadAttention(4, 2), gm.Line(), rank=1)(
+            torch.zeros(5, 3, 4), torch.zeros(2, 1), torch.zeros(5, 3, 4), torch.zeros(5, 3, 4)
+        ),
+        conditioning.LayoutError,
+        "s",
     ),
     Case(
         "lowrank-s-batch",

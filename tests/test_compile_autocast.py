@@ -79,3 +79,20 @@ def test_weight_manifold_refuses_a_bfloat16_context_for_a_float32_model():
     with pytest.raises(TypeError, match=r"s has dtype torch.bfloat16; expected torch.float32") as error:
         wm(torch.randn(2, 1, 8, 8), torch.rand(2, 1).bfloat16())
     assert "\n" not in str(error.value)
+
+
+def test_switching_the_attention_fast_path_off_does_not_break_the_graph():
+    """The only graph breaks left in a conditioned transformer are the checks of ``s`` (finite, in
+    the chart); the fast-path switch around the call is traced, and restored after it."""
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+    wm = WeightManifold(layer, Line(), noise=0.1, generator=torch.Generator().manual_seed(0)).eval()
+    x, s = torch.randn(2, 3, 8), torch.rand(1)
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(wm)(x, s)
+    places = {b.user_stack[-1].filename.rsplit("/", 1)[-1] for b in explanation.break_reasons}
+    assert places == {"chart.py"}
+    assert torch.backends.mha.get_fastpath_enabled()
+    compiled = torch.compile(wm, backend="eager")  # Dynamo's graphs run as traced
+    with torch.no_grad():  # inference: the fused paths that read the weights directly stay off
+        torch.testing.assert_close(compiled(x, s), wm(x, s), rtol=1e-5, atol=1e-6)
+    assert torch.backends.mha.get_fastpath_enabled()

@@ -6,6 +6,7 @@ import geoopt
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from geomanifold.bases import Fourier, Line
 from geomanifold.chart import Chart
@@ -181,3 +182,41 @@ def test_diagonal_metrics_stay_diagonal_and_the_gradient_is_mixed_in_place():
     x.grad = u
     assert manifold.egrad2rgrad(x, x.grad) is u  # the gradient is overwritten, as the optimizers do
     torch.testing.assert_close(u, before * torch.tensor([[1.0], [2.0], [2.0]], dtype=torch.float64))
+
+
+def _aten_ops(run) -> set[str]:
+    """Names of the aten operators that ``run()`` dispatches."""
+    seen: set[str] = set()
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.add(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        run()
+    return seen
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda g: geoopt.optim.RiemannianSGD(g, lr=0.05),
+        lambda g: geoopt.optim.RiemannianSGD(g, lr=0.05, momentum=0.9),
+        lambda g: geoopt.optim.RiemannianAdam(g, lr=0.01),
+    ],
+)
+def test_geoopt_steps_retract_in_place_and_other_callers_out_of_place(make):
+    _, bridged, groups = pair(Fourier(1))
+    optimizer = make(groups[:1])  # the control points (geoopt's plain group retracts out of place)
+    x, s, y = batch(Fourier(1))
+    ((bridged(x, s) - y) ** 2).mean().backward()
+    assert "aten.add" not in _aten_ops(optimizer.step)  # only add_, in place
+    manifold, point = groups[0]["manifold"], groups[0]["params"][0]
+    u, v = torch.randn_like(point), torch.randn_like(point)
+    before = point.detach().clone()
+    with torch.no_grad():
+        moved, transported = manifold.retr_transp(point, u, v)
+        torch.testing.assert_close(manifold.retr(point, u), before + u, rtol=0, atol=0)
+    torch.testing.assert_close(moved, before + u, rtol=0, atol=0)
+    assert torch.equal(point, before) and transported is not v and torch.equal(transported, v)

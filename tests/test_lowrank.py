@@ -7,6 +7,8 @@ import copy
 
 import pytest
 import torch
+from lowrank_helpers import explicit_weights as _explicit_weights
+from lowrank_helpers import randomize as _randomize
 from torch import nn
 from torch.func import functional_call
 
@@ -18,26 +20,6 @@ from geomanifold.optim import FactorMetric, NaturalGradientSGD
 
 F64 = torch.float64
 BATCH = 4
-
-
-def _randomize(lr: LowRankWeightManifold, seed: int = 3) -> LowRankWeightManifold:
-    """Nonzero ``U`` (they start at zero), so that every context gives a different model."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for f in lr.factors.values():
-            f.U.copy_(torch.randn(f.U.shape, generator=generator, dtype=f.U.dtype))
-    return lr
-
-
-def _explicit_weights(lr: LowRankWeightManifold, s: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every adapted weight at ``s: (m,)`` built densely: ``W0 + Σ_k φ_k(s) U_k V_kᵀ``."""
-    phi = lr.basis(s)
-    out = {}
-    for name, f in lr.named_factors():
-        w0 = lr.model.get_submodule(name).weight
-        dense = sum(phi[k] * f.U[k] @ f.V[k].T for k in range(phi.shape[0]))
-        out[f"{name}.weight"] = w0 + (dense.T if f.transposed else dense.reshape(w0.shape))
-    return out
 
 
 def _explicit(lr, model, x, s, batch_dim: int = 0):
@@ -119,13 +101,14 @@ def test_sequence_first_layers_take_batch_dim():
     torch.testing.assert_close(lr(x, s), _explicit(lr, model, x, s, batch_dim=1), rtol=0, atol=1e-10)
 
 
-def test_default_selection_skips_attention_and_counts_extra_parameters():
+def test_default_selection_takes_every_projection_and_counts_extra_parameters():
     vit = VisionTransformer(8, 4, layers=2, heads=2, hidden=8, mlp=16, num_classes=3, in_channels=1)
     lr = LowRankWeightManifold(vit, Fourier(1), rank=2)
-    names = [name for name, _ in lr.named_factors()]
-    assert "conv_proj" in names and "heads.head" in names
-    assert not any("self_attention" in name for name in names)
-    expected = sum(3 * 2 * (w.shape[0] + w[0].numel()) for w in (vit.get_submodule(n).weight for n in names))
+    names = [f.parameter for _, f in lr.named_factors()]
+    attention = "encoder.layers.encoder_layer_0.self_attention"
+    assert {"conv_proj.weight", "heads.head.weight", f"{attention}.in_proj_weight"} <= set(names)
+    assert f"{attention}.out_proj.weight" in names
+    expected = sum(3 * 2 * (w.shape[0] + w[0].numel()) for w in (vit.get_parameter(n) for n in names))
     assert lr.extra_parameters() == expected
     # the pretrained parameters are frozen; the factors train
     assert not any(p.requires_grad for p in lr.model.parameters())

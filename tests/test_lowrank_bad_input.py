@@ -55,13 +55,24 @@ def test_parameters_that_are_not_linear_or_conv_weights_are_refused(include, why
     assert "valid: the 2-D weight of an nn.Linear" in _one_line(error)
 
 
-@pytest.mark.parametrize("include", ["attention.in_proj_weight", "attention.out_proj.weight"])
-def test_attention_weights_read_directly_are_refused(include):
+def test_attention_bias_is_refused_and_rank_is_bounded_by_the_embedding():
     model = nn.Module()
     model.attention = nn.MultiheadAttention(4, 2, batch_first=True)
-    with pytest.raises(UnsupportedLayerError, match=r"read directly by nn\.MultiheadAttention") as error:
-        LowRankWeightManifold(model, Line(), rank=1, include=include)
-    _one_line(error)
+    with pytest.raises(UnsupportedLayerError, match=r"'attention.in_proj_bias' is the in_proj_bias") as error:
+        LowRankWeightManifold(model, Line(), rank=1, include="attention.in_proj_bias")
+    assert "a projection weight of an nn.MultiheadAttention" in _one_line(error)
+    with pytest.raises(ValueError, match=r"= 4 for layer 'attention.in_proj_weight' \(weight \(12, 4\)\)"):
+        LowRankWeightManifold(model, Line(), rank=5, include="attention.in_proj_weight")
+
+
+def test_attention_sequences_that_do_not_match_the_contexts_say_so():
+    attention = nn.MultiheadAttention(4, 2, batch_first=True)
+    lr = LowRankWeightManifold(attention, Line(), rank=1)
+    x = torch.randn(3, 5, 4)
+    expected = r"'in_proj_weight' \(MultiheadAttention\) got 3 sequences"
+    with pytest.raises(LayoutError, match=expected) as error:
+        lr(x, torch.rand(2, 1), x, x)
+    assert "valid: one context per sequence" in _one_line(error)
 
 
 def test_nothing_selected():
@@ -126,7 +137,7 @@ def test_nested_tensor_inference_path_is_refused_for_per_example_contexts():
     encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=True).eval()
     lr = LowRankWeightManifold(encoder, Line(), rank=1).eval()
     x, mask = torch.randn(2, 3, 4), torch.tensor([[False, False, True], [False, False, False]])
-    expected = r"enable_nested_tensor=False\) or s of shape"
+    expected = r"\(MultiheadAttention\) got a nested tensor.*enable_nested_tensor=False\)"
     with torch.no_grad(), pytest.raises(ValueError, match=expected) as error:
         lr(x, torch.rand(2, 1), src_key_padding_mask=mask)
     _one_line(error)

@@ -82,8 +82,8 @@ print(f"pretrained: upright {pretrained[0]:.3f}, mean over angles {pretrained.me
 # Only the factors train (the pretrained weights stay frozen), with the natural-gradient step in
 # factored coordinates (`param_groups()` carries the factor metric). Each training image gets its
 # own random angle `s`, and is fed with that `s`: the batch holds 64 different networks
-# `W(s_i)`, at about the cost of one. The attention projections are read directly by
-# `nn.MultiheadAttention`, so the manifold adapts the patch convolution, the MLPs and the head.
+# `W(s_i)`, at about the cost of one. The manifold adapts every weight matrix: the patch
+# convolution, the attention's in- and out-projections, the MLPs and the head.
 #
 # As a control with the same rank and data, the same recipe with the one-function basis
 # `Fourier(0)`: one low-rank update for all angles, no context. It has a third of the factor

@@ -14,10 +14,13 @@ Adapted layers are ``nn.Linear``, GPT-2-style ``Conv1D`` (``x @ weight + bias``,
 stored ``(in, out)``) and ``nn.Conv1d/2d/3d``, called as modules. A convolution kernel
 ``(out, in/groups, *kernel)`` is reshaped to the matrix ``(out, in/groups · ∏kernel)``; its update
 is then exactly a convolution with the ``K r`` kernels ``V_k`` (same stride, padding, dilation,
-padding mode and groups) followed by a 1×1 convolution with the ``U_k``. Weights that a parent
-module reads directly (``nn.MultiheadAttention``'s ``out_proj`` and ``in_proj_weight``) never pass
-through a hook and are refused. The fused inference path of ``nn.TransformerEncoderLayer`` (which
-reads ``linear1/linear2`` directly) is not taken while forward hooks are attached to the layer.
+padding mode and groups) followed by a 1×1 convolution with the ``U_k``. The projection weights of
+``nn.MultiheadAttention`` (``in_proj_weight`` ``(3E, E)`` as one matrix, or ``q/k/v_proj_weight``,
+and ``out_proj.weight``), which its forward reads directly, are adapted through
+:class:`~.attention.AttentionUpdate`: the module's own forward runs and its attention is computed
+once, with ``W x + b + Σ_k φ_k(s_i) U_k (V_kᵀ x)`` for each projection. The fused inference path of
+``nn.TransformerEncoderLayer`` (which reads its weights directly) is not taken while forward hooks
+are attached to the layer.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from ..bases import Basis
 from ..geometry.lowrank import LowRankManifold
 from ..optim.groups import mark_own_groups
 from ..optim.lowrank import FactorMetric
+from .attention import PROJECTION_WEIGHTS, AttentionUpdate
 from .coefficients import context_coefficients
 from .layer import Context, UnsupportedLayerError
 from .layout import LayoutError, check_batch_dim_argument, declared_batch_dims, infer_batch_dim
@@ -45,7 +49,7 @@ _CONVOLUTIONS = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
 
 
 class LowRankFactors(nn.Module):
-    """The factors of one adapted layer and the hook that adds their update to its output.
+    """The factors of one adapted weight and the hook that adds their update to its layer's output.
 
     Attributes:
         U: ``(K, out, r)``.
@@ -56,15 +60,17 @@ class LowRankFactors(nn.Module):
     """
 
     def __init__(
-        self, layer: nn.Module, name: str, size: int, rank: int, context: Context, batch_dim: int | None,
-        generator: torch.Generator | None,
+        self, layer: nn.Module, path: str, leaf: str, size: int, rank: int, context: Context,
+        batch_dim: int | None, generator: torch.Generator | None,
     ):
         super().__init__()
-        weight = layer.weight
-        out, fan_in = _matrix(layer).shape
-        self.name, self.batch_dim, self._context = name, batch_dim, context
+        weight = layer.get_parameter(leaf)
+        self.transposed = _transposed(layer) and leaf == "weight"
+        out, fan_in = _matrix(weight, self.transposed).shape
+        self.parameter = _join(path, leaf)
+        self.name = path if leaf == "weight" else self.parameter
+        self.batch_dim, self._context = batch_dim, context
         self.weight_shape = tuple(weight.shape)
-        self.transposed = _transposed(layer)
         self.convolution = isinstance(layer, tuple(_CONVOLUTIONS))
         self.groups = layer.groups if self.convolution else 1
         self._conv = next((f for cls, f in _CONVOLUTIONS.items() if isinstance(layer, cls)), None)
@@ -89,31 +95,47 @@ class LowRankFactors(nn.Module):
         dimension of ``x`` (0 for convolutions; for linear layers declared by ``batch_dim`` or
         ``batch_first``, else inferred from the shape, see :mod:`~.layout`).
         """
+        batch_dim = self._batch_dim(module, x, coefficients.shape[0]) if coefficients.ndim == 2 else None
+        if not self.convolution:
+            return self.linear_delta(x, coefficients, batch_dim)
         size, out, rank = self.U.shape
-        channel = 1 if self.convolution else -1
-        if coefficients.ndim == 2:
-            batch_dim = self._batch_dim(module, x, coefficients.shape[0])
-            u = self.U
-        else:
-            u = self.U * coefficients[:, None, None].to(self.U)
-        u = u.permute(1, 0, 2).reshape(out, size * rank)  # (out, K r)
-        kernel = self.weight_shape[1:] if self.convolution else (self.V.shape[1],)
-        v = self.V.permute(0, 2, 1).reshape(size * rank, *kernel)  # (K r, fan_in...)
-        if self.convolution:
-            # the module's own convolution (padding mode included) with the K r kernels V_k, once
-            # per group; then the U_k as a grouped 1×1 convolution
-            z = module._conv_forward(x, v.repeat(self.groups, *([1] * (v.ndim - 1))), None)
-        else:
-            z = F.linear(x, v)
-        if coefficients.ndim == 2:
-            scale = coefficients.to(z.dtype).repeat_interleave(rank, dim=1).repeat(1, self.groups)
-            shape = [1] * z.ndim
-            shape[batch_dim], shape[channel] = scale.shape
-            z = z * scale.reshape(shape)
-        if self.convolution:
-            spatial = (1,) * (len(self.weight_shape) - 2)
-            return self._conv(z, u.reshape(out, size * rank, *spatial), groups=self.groups)
-        return F.linear(z, u)
+        u = self._mixed_u(coefficients, slice(None))
+        v = self.V.permute(0, 2, 1).reshape(size * rank, *self.weight_shape[1:])  # (K r, in/groups, ...)
+        # the module's own convolution (padding mode included) with the K r kernels V_k, once per
+        # group; then the U_k as a grouped 1×1 convolution
+        z = module._conv_forward(x, v.repeat(self.groups, *([1] * (v.ndim - 1))), None)
+        z = self._scale(z, coefficients, batch_dim, channel=1)
+        spatial = (1,) * (len(self.weight_shape) - 2)
+        return self._conv(z, u.reshape(out, size * rank, *spatial), groups=self.groups)
+
+    def linear_delta(
+        self, x: Tensor, coefficients: Tensor, batch_dim: int | None, rows: slice = slice(None)
+    ) -> Tensor:
+        """Rows ``rows`` of ``Σ_k c_k U_k V_kᵀ x`` for ``x: (..., fan_in)``: ``(..., len(rows))``;
+        ``coefficients (B, K)`` are spread along ``batch_dim`` of ``x``."""
+        size, _, rank = self.U.shape
+        z = F.linear(x, self.V.permute(0, 2, 1).reshape(size * rank, -1))  # (..., K r)
+        z = self._scale(z, coefficients, batch_dim, channel=-1)
+        return F.linear(z, self._mixed_u(coefficients, rows))
+
+    def _mixed_u(self, coefficients: Tensor, rows: slice) -> Tensor:
+        """``[c_1 U_1 … c_K U_K]`` (shared ``c``) or ``[U_1 … U_K]`` (per example), rows ``rows``:
+        ``(out, K r)``."""
+        u = self.U[:, rows]
+        if coefficients.ndim == 1:
+            u = u * coefficients[:, None, None].to(u)
+        return u.permute(1, 0, 2).reshape(u.shape[1], -1)
+
+    def _scale(self, z: Tensor, coefficients: Tensor, batch_dim: int | None, channel: int) -> Tensor:
+        """``z`` with channel ``(g, k, j)`` of example ``i`` times ``c_ik`` (per-example
+        coefficients; ``z`` as it is for shared ones)."""
+        if coefficients.ndim == 1:
+            return z
+        rank = self.U.shape[2]
+        scale = coefficients.to(z.dtype).repeat_interleave(rank, dim=1).repeat(1, self.groups)
+        shape = [1] * z.ndim
+        shape[batch_dim], shape[channel] = scale.shape
+        return z * scale.reshape(shape)
 
     def _batch_dim(self, module: nn.Module, x: Tensor, batch: int) -> int:
         """Where the ``batch`` examples are in ``x`` (size ``batch``, or 1: broadcast)."""
@@ -199,18 +221,49 @@ class LowRankWeightManifold(nn.Module):
                     p.requires_grad_(False)
                     self._frozen.append(name)
         self.factors = nn.ModuleDict()
-        for path in _adapted_layers(self.model, include, exclude):
+        attention: dict[str, dict[str, LowRankFactors]] = {}
+        for path, leaf, attention_path in _adapted_weights(self.model, include, exclude):
             layer = self.model.get_submodule(path)
-            out, fan_in = _matrix(layer).shape
+            weight = layer.get_parameter(leaf)
+            out, fan_in = _matrix(weight, _transposed(layer) and leaf == "weight").shape
             if rank > min(out, fan_in):
                 raise ValueError(
-                    f"rank must be <= min(out, fan_in) = {min(out, fan_in)} for layer {path or '<model>'!r} "
-                    f"(weight {tuple(layer.weight.shape)}), got {rank}; lower rank or exclude the layer"
+                    f"rank must be <= min(out, fan_in) = {min(out, fan_in)} for layer "
+                    f"{(path or '<model>') if leaf == 'weight' else _join(path, leaf)!r} "
+                    f"(weight {tuple(weight.shape)}), "
+                    f"got {rank}; lower rank or exclude the layer"
                 )
-            factors = LowRankFactors(layer, path, basis.size, rank, self._context, declared[path], generator)
-            self.factors[_key(path)] = factors
-            layer.register_forward_hook(factors.hook)
+            factors = LowRankFactors(
+                layer, path, leaf, basis.size, rank, self._context, declared[path], generator
+            )
+            self.factors[_key(factors.name)] = factors
+            if attention_path is None:
+                layer.register_forward_hook(factors.hook)
+            else:  # the attention's own projection weights, or the weight of its out_proj child
+                relative = _join(path, leaf)[len(attention_path) + 1 if attention_path else 0 :]
+                attention.setdefault(attention_path, {})[relative] = factors
+        self._attention = []
+        for path, updates in attention.items():
+            mode = AttentionUpdate(path, {leaf: self._update(f) for leaf, f in updates.items()})
+            mode.attach(self.model.get_submodule(path))
+            self._attention.append(mode)
         mark_own_groups(self.factor_parameters(), type(self).__name__)
+
+    def _update(self, factors: LowRankFactors):
+        """``(x: (T, N, fan_in), rows) -> Σ_k φ_k(s_i) (U_k V_kᵀ x_i)[rows]`` for an attention
+        projection (examples on dim 1, as ``multi_head_attention_forward`` sees them)."""
+
+        def update(x: Tensor, rows: slice) -> Tensor:
+            coefficients = self._context.coefficients(factors.name)
+            if coefficients.ndim == 2 and x.shape[1] != coefficients.shape[0]:
+                raise LayoutError(
+                    f"layer {factors.name!r} (MultiheadAttention) got {x.shape[1]} sequences (inputs "
+                    f"(T, N, E) sequence-first, or (N, T, E) with batch_first=True) but s has "
+                    f"{coefficients.shape[0]} contexts; valid: one context per sequence, or s of shape (m,)"
+                )
+            return factors.linear_delta(x, coefficients, batch_dim=1, rows=rows)
+
+        return update
 
     def forward(self, x, s, *args, **kwargs):
         """The model at context ``s``: ``(m,)`` shared by the batch or ``(B, m)`` one per example
@@ -225,7 +278,9 @@ class LowRankWeightManifold(nn.Module):
         return context_coefficients(self.basis, s, reference, single, cast=True)
 
     def named_factors(self) -> Iterator[tuple[str, LowRankFactors]]:
-        """``(adapted layer's qualified name, its factors)`` in model order."""
+        """``(name, factors)`` in model order: the adapted layer's qualified name, or for the
+        projection weights that ``nn.MultiheadAttention`` owns itself the weight's qualified name
+        (e.g. ``"encoder.self_attn.in_proj_weight"``); ``factors.parameter`` is the weight's name."""
         for factors in self.factors.values():
             yield factors.name, factors
 
@@ -258,8 +313,8 @@ class LowRankWeightManifold(nn.Module):
                 accurate geometry); ``None`` uses the live parameters (differentiable in them).
         """
         layers = []
-        for name, f in self.named_factors():
-            triple = (_matrix(self.model.get_submodule(name)), f.U, f.V)
+        for _, f in self.named_factors():
+            triple = (_matrix(self.model.get_parameter(f.parameter), f.transposed), f.U, f.V)
             layers.append(triple if dtype is None else tuple(t.detach().to(dtype) for t in triple))
         return LowRankManifold(self.basis, layers)
 
@@ -272,16 +327,16 @@ class LowRankWeightManifold(nn.Module):
         """A plain copy of the model with ``W0 + Σ_k φ_k(s) U_k V_kᵀ`` loaded, ``s: (m,)``; its
         outputs equal ``self(x, s)``; its parameters are all trainable (as before freezing)."""
         coefficients = self._coefficients(s, single=True)
-        owners = set(self.factors.values())
+        owners = {*self.factors.values(), *self._attention}
         memo: dict[int, object] = {id(f): f for f in owners}  # hooks' owners are not copied
-        for name, factors in self.named_factors():
-            weight = self.model.get_submodule(name).weight
+        for _, factors in self.named_factors():
+            weight = self.model.get_parameter(factors.parameter)
             memo[id(weight)] = nn.Parameter(weight + factors.update(coefficients).to(weight))
         plain = copy.deepcopy(self.model, memo)
-        for name, _ in self.named_factors():
-            hooks = plain.get_submodule(name)._forward_hooks
-            for key in [k for k, hook in hooks.items() if getattr(hook, "__self__", None) in owners]:
-                del hooks[key]
+        for m in plain.modules():
+            for hooks in (m._forward_pre_hooks, m._forward_hooks, m._forward_hooks_always_called):
+                for key in [k for k, hook in hooks.items() if getattr(hook, "__self__", None) in owners]:
+                    del hooks[key]
         for name in self._frozen:
             plain.get_parameter(name).requires_grad_(True)
         return plain
@@ -297,10 +352,13 @@ def _transposed(module: nn.Module) -> bool:
     return type(module).__name__ == "Conv1D" and isinstance(weight, Tensor) and weight.ndim == 2
 
 
-def _matrix(layer: nn.Module) -> Tensor:
-    """The layer's weight as the matrix ``(out, fan_in)`` that ``U Vᵀ`` updates."""
-    weight = layer.weight
-    return weight.T if _transposed(layer) else weight.reshape(weight.shape[0], -1)
+def _matrix(weight: Tensor, transposed: bool) -> Tensor:
+    """A weight as the matrix ``(out, fan_in)`` that ``U Vᵀ`` updates."""
+    return weight.T if transposed else weight.reshape(weight.shape[0], -1)
+
+
+def _join(path: str, leaf: str) -> str:
+    return f"{path}.{leaf}" if path else leaf
 
 
 def _key(path: str) -> str:
@@ -308,48 +366,48 @@ def _key(path: str) -> str:
     return path.replace(".", "-") or "-"
 
 
-def _adapted_layers(model: nn.Module, include: Selector | None, exclude: Selector | None) -> list[str]:
-    """Qualified names of the modules whose ``weight`` is adapted, after checking each choice."""
+def _adapted_weights(
+    model: nn.Module, include: Selector | None, exclude: Selector | None
+) -> list[tuple[str, str, str | None]]:
+    """``(module path, weight attribute, enclosing nn.MultiheadAttention path or None)`` of every
+    adapted weight, after checking each choice."""
     selected = parameter_filter(include, exclude)
     supported = (*_CONVOLUTIONS, nn.Linear)
-    read_directly = {
-        f"{path}.{child}" if path else child
-        for path, module in model.named_modules()
-        if isinstance(module, nn.MultiheadAttention)
-        for child, _ in module.named_children()
-    }
+    attention_of = {}  # qualified weight name -> the nn.MultiheadAttention that reads it
+    for path, module in model.named_modules():
+        if isinstance(module, nn.MultiheadAttention):
+            owned = dict(module.named_parameters())
+            attention_of.update({_join(path, leaf): path for leaf in PROJECTION_WEIGHTS if leaf in owned})
     names_of = parameter_aliases(model)
     chosen = []
     for name, p in model.named_parameters():
         path, _, leaf = name.rpartition(".")
         owner = model.get_submodule(path)
         linear_like = isinstance(owner, supported) or _transposed(owner)
-        fits = linear_like and leaf == "weight" and path not in read_directly
+        fits = name in attention_of or (leaf == "weight" and linear_like)
         if include is None and not fits:
             continue
         if not selected(name, owner):
             continue
         if not fits:
-            why = (
-                "is read directly by nn.MultiheadAttention, not through its forward"
-                if path in read_directly or isinstance(owner, nn.MultiheadAttention)
-                else f"is {'the ' + leaf if leaf != 'weight' else 'a weight'} of {type(owner).__name__}"
-                f" ({p.ndim}-D)"
-            )
             raise UnsupportedLayerError(
-                f"parameter {name!r} {why}; valid: the 2-D weight of an nn.Linear or a Conv1D "
+                f"parameter {name!r} is {'the ' + leaf if leaf != 'weight' else 'a weight'} of "
+                f"{type(owner).__name__} ({p.ndim}-D); valid: the 2-D weight of an nn.Linear or a Conv1D "
                 "(x @ weight) or the kernel of an nn.Conv1d/2d/3d (reshaped to (out, in/groups·∏kernel)) "
-                "called as a module"
+                "called as a module, or a projection weight of an nn.MultiheadAttention "
+                f"({', '.join(PROJECTION_WEIGHTS)})"
             )
         if len(names_of[id(p)]) > 1:
             raise UnsupportedLayerError(
                 f"parameter {name!r} is tied to {names_of[id(p)][1:]}; its update would reach only "
                 "one of the modules that share it; valid: exclude it or untie it"
             )
-        chosen.append(path)
+        chosen.append((path, leaf, attention_of.get(name)))
     if not chosen:
         raise ValueError(
             f"no layer selected (include={include!r}, exclude={exclude!r}); valid: a selection "
-            "matching the weight of at least one nn.Linear, Conv1D or nn.Conv1d/2d/3d"
+            "matching the weight of at least one nn.Linear, Conv1D, nn.Conv1d/2d/3d or the projection "
+            "weights of an nn.MultiheadAttention"
         )
     return chosen
+

@@ -195,10 +195,10 @@ class WeightManifold(nn.Module):
         ``coefficients``: ``(K,)`` shared by the batch or ``(B, K)`` one row per example (e.g. the
         learned softmax coefficients of an SCN-style hypernetwork). The fused inference fast path
         of ``nn.MultiheadAttention`` and ``nn.Transformer*`` layers reads their weights directly,
-        so it is switched off during this call.
+        so it is switched off during this call (:func:`_set_fastpath`).
         """
         fastpath = torch.backends.mha.get_fastpath_enabled()
-        torch.backends.mha.set_fastpath_enabled(False)
+        _set_fastpath(False)
         per_example = coefficients.ndim == 2 and coefficients.shape[0] > 1
         try:
             with self._context.use(coefficients), self._context.tracker.active(per_example):
@@ -207,7 +207,7 @@ class WeightManifold(nn.Module):
                 values = {name: self._broadcast_value(name, coefficients) for name in self._loose}
                 return functional_call(self.model, values, (x, *args), kwargs)
         finally:
-            torch.backends.mha.set_fastpath_enabled(fastpath)
+            _set_fastpath(fastpath)
 
     def _broadcast_value(self, name: str, coefficients: Tensor) -> Tensor:
         """``W(s)`` of a broadcast parameter: ``S``, or ``(B, K)`` coefficients -> ``S`` with
@@ -383,3 +383,13 @@ def _original_parameters(module: nn.Module, prefix: str, coefficients: Tensor, l
         yield prefix + name, combine(coefficients, p) if id(p) in loose else p
     for child, submodule in module.named_children():
         yield from _original_parameters(submodule, f"{prefix}{child}.", coefficients, loose)
+
+
+def _set_fastpath(enabled: bool) -> None:
+    """``torch.backends.mha.set_fastpath_enabled(enabled)``, written as the assignment of the module
+    flag that function makes: ``torch.compile`` traces the assignment (restored on exit like any
+    side effect) but breaks the graph at the call of the setter."""
+    if hasattr(torch.backends.mha, "_is_fastpath_enabled"):
+        torch.backends.mha._is_fastpath_enabled = enabled
+    else:  # a PyTorch that keeps the flag elsewhere
+        torch.backends.mha.set_fastpath_enabled(enabled)

@@ -21,10 +21,20 @@ Equivalences (tested):
 
 The manifold holds a fixed ``G``; for metrics that change (``"empirical"``, ``"volume"``) call
 ``manifold.set_metric_(metric.matrix(params))`` before each step.
+
+Retraction in place. ``RiemannianSGD.step`` and ``RiemannianAdam.step`` take
+``new_point = retr(point, u)`` (or ``retr_transp(point, u, buffer)``) and at once
+``point.copy_(new_point)`` (and ``buffer.copy_(new_buffer)``), reading nothing in between. When
+called from those two steps (recognised by the caller's code object), the retraction adds ``u``
+into the parameter in place and returns it, and the transport returns the buffer itself: the
+copies are then copies of a tensor onto itself, which ``Tensor.copy_`` skips. Any other caller
+(``ManifoldTensor.retr``, line searches, samplers, user code) gets the out-of-place ``x + u``.
 """
 
 from __future__ import annotations
 
+import inspect
+import sys
 from collections.abc import Iterable
 
 import geoopt
@@ -36,6 +46,17 @@ from .groups import resolve_metric
 from .metric import KroneckerMetric, compact, fibre_inner, mix, mix_
 
 __all__ = ["ControlPointManifold", "to_manifold_parameters"]
+
+_COPYING_STEPS = frozenset(
+    inspect.unwrap(optimizer.step).__code__
+    for optimizer in (geoopt.optim.RiemannianSGD, geoopt.optim.RiemannianAdam)
+)
+"""The geoopt optimizer steps that copy the retracted point straight back into the parameter."""
+
+
+def _called_by_copying_step() -> bool:
+    """Whether the caller of the retraction is one of :data:`_COPYING_STEPS`."""
+    return sys._getframe(2).f_code in _COPYING_STEPS
 
 
 class ControlPointManifold(geoopt.Manifold):
@@ -103,7 +124,15 @@ class ControlPointManifold(geoopt.Manifold):
         return x
 
     def retr(self, x: Tensor, u: Tensor) -> Tensor:
-        return x + u
+        """``x + u``; in place in ``x`` inside geoopt's SGD and Adam steps (see the module doc)."""
+        return x.add_(u) if _called_by_copying_step() else x + u
+
+    def retr_transp(self, x: Tensor, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """``(x + u, v)`` (flat: transport is the identity); ``x`` updated in place and ``v``
+        itself returned inside geoopt's SGD and Adam steps (see the module doc)."""
+        if _called_by_copying_step():
+            return x.add_(u), v
+        return x + u, v.clone()
 
     def expmap(self, x: Tensor, u: Tensor) -> Tensor:
         return x + u
