@@ -143,6 +143,7 @@ class _ScaledConjugateGradient:
 
     def restart(self) -> float:
         """Energy and gradient on the current batch; the direction restarts along ``−gradient``."""
+        self.current = None
         self.current = self.energy()
         (self.gradient,) = torch.autograd.grad(self.current, self.interior)
         self.squared = float(torch.vdot(self.gradient.flatten(), self.gradient.flatten()))  # |g|²
@@ -168,7 +169,7 @@ class _ScaledConjugateGradient:
             best = -slope * tau**2 / (2 * curvature) if curvature > 0 else 4 * tau
             if change < 0:
                 break
-            tau = min(max(best, tau / 10), tau / 2)
+            tau, trial = min(max(best, tau / 10), tau / 2), None  # free its graph before the next trial
         else:
             interior.copy_(self.start)
             self.tau = self.fraction
@@ -176,6 +177,7 @@ class _ScaledConjugateGradient:
         self.taken, self.current = tau, trial
         self.tau = min(max(best, tau / 4), 4 * tau, MAX_STEP)
         if last:
+            self.current = trial.detach()  # no gradient here: free the graph now
             return True
         (new,) = torch.autograd.grad(trial, self.interior)
         flat, squared = new.flatten(), self.squared
