@@ -111,8 +111,24 @@ def test_redrawn_batches_never_raise_the_held_out_energy(batch_size, lr):
     after = energy(result.path)
     assert after == pytest.approx(kept[-1], rel=1e-10) and after <= before
     assert torch.equal(result.path.start, a) and torch.equal(result.path.end, b)
+    assert any(not c["kept"] for c in checks)  # the rollback is exercised
     if batch_size == 8:
         assert after < 0.8 * before
+    stopped = solve_geodesic(
+        model,
+        polyline(a, b, 4),
+        x,
+        steps=60,
+        batch_size=batch_size,
+        lr=lr,
+        progress=False,
+        generator=torch.Generator().manual_seed(0),
+        redraw=5,
+        holdout=24,
+        patience=1,
+    )
+    assert [c["kept"] for c in stopped.held_out].count(False) == 1 and not stopped.held_out[-1]["kept"]
+    assert stopped.held_out[-1]["step"] < 60
 
 
 @pytest.mark.parametrize(

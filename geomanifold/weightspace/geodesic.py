@@ -143,6 +143,7 @@ class _ScaledConjugateGradient:
 
     def restart(self) -> float:
         """Energy and gradient on the current batch; the direction restarts along ``−gradient``."""
+        self.current = None
         self.current = self.energy()
         (self.gradient,) = torch.autograd.grad(self.current, self.interior)
         self.squared = float(torch.vdot(self.gradient.flatten(), self.gradient.flatten()))  # |g|²
@@ -168,7 +169,7 @@ class _ScaledConjugateGradient:
             best = -slope * tau**2 / (2 * curvature) if curvature > 0 else 4 * tau
             if change < 0:
                 break
-            tau = min(max(best, tau / 10), tau / 2)
+            tau, trial = min(max(best, tau / 10), tau / 2), None  # free its graph before the next trial
         else:
             interior.copy_(self.start)
             self.tau = self.fraction
@@ -176,6 +177,7 @@ class _ScaledConjugateGradient:
         self.taken, self.current = tau, trial
         self.tau = min(max(best, tau / 4), 4 * tau, MAX_STEP)
         if last:
+            self.current = trial.detach()  # no gradient here: free the graph now
             return True
         (new,) = torch.autograd.grad(trial, self.interior)
         flat, squared = new.flatten(), self.squared
@@ -393,18 +395,23 @@ def constant_speed(
 
     The curve is first sampled at ``samples · (interior_points + 1) + 1`` evenly spaced ``t``; the new
     points are linear interpolations between those samples at equal fractions of the total length.
+    The samples are formed one at a time (memory ``O(interior_points · D)``, not ``O(n · D)``).
     """
     check_divergence(kind)
     check_batch(x, "x")
     n = samples * (interior_points + 1)
-    points = path(torch.linspace(0, 1, n + 1, dtype=torch.float64))
-    outputs = path_outputs(model, points, x)
+    times = torch.linspace(0, 1, n + 1, dtype=torch.float64)
+    call = weight_function(model)
+    outputs = torch.stack([call(path.points(t[None])[0], x).reshape(len(x), -1) for t in times])
     lengths = output_divergence(outputs[:-1], outputs[1:], kind).clamp_min(0).sqrt().double()
     arc = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)])
     if arc[-1] <= 0:
         arc = torch.linspace(0, 1, n + 1, dtype=torch.float64)
     targets = arc[-1] * torch.arange(1, interior_points + 1, dtype=torch.float64) / (interior_points + 1)
     piece = torch.searchsorted(arc, targets).clamp(1, n) - 1
-    fraction = ((targets - arc[piece]) / (arc[piece + 1] - arc[piece]).clamp_min(1e-300)).to(points)
-    interior = points[piece] + fraction[:, None] * (points[piece + 1] - points[piece])
+    fraction = ((targets - arc[piece]) / (arc[piece + 1] - arc[piece]).clamp_min(1e-300)).to(path.start)
+    interior = torch.empty(interior_points, path.dim, dtype=path.start.dtype, device=path.start.device)
+    for i, (k, f) in enumerate(zip(piece.tolist(), fraction, strict=True)):
+        left, right = path.points(times[[k, k + 1]])
+        interior[i] = left + f * (right - left)
     return polyline(path.start, path.end, interior_points, interior)
