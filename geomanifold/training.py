@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, load_into, save_checkpoint
+from .weightspace.metrics import check_batch
 
 __all__ = [
     "DIVERGENCE_FACTOR",
@@ -131,13 +132,12 @@ def apply_context(
 ) -> tuple[Tensor, Tensor]:
     """``context_fn`` over ``x: (N, *F)`` in batches: a fixed transformed set ``(x', s)``
     (e.g. one noisy test set shared by every model under comparison)."""
-    if x.dim() == 0 or len(x) == 0:
-        raise ValueError(f"x must be a non-empty batch (N, ...) with N >= 1: got shape {tuple(x.shape)}")
+    check_batch(x, "x")
     parts = [context_fn(x[i : i + batch_size], generator) for i in range(0, len(x), batch_size)]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
-def _check_examples(x: Tensor, y: Tensor, task: str) -> None:
+def _check_examples(x: Tensor, y: Tensor) -> None:
     """``x: (N, ...)`` and ``y: (N, ...)`` with one batch dimension of the same size ``N >= 1``."""
     if x.dim() == 0 or y.dim() == 0:
         raise ValueError(
@@ -146,8 +146,7 @@ def _check_examples(x: Tensor, y: Tensor, task: str) -> None:
         )
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
-    if len(x) == 0:
-        raise ValueError(f"x is empty: {task} needs at least one example")
+    check_batch(x, "x")
 
 
 def _check_finite(tensor: Tensor, what: str, step: int) -> None:
@@ -250,7 +249,7 @@ def _loop(
         raise ValueError(
             f"divergence_factor must be a number > 1 (math.inf: no bound), got {divergence_factor!r}"
         )
-    _check_examples(x, y, "training")
+    _check_examples(x, y)
     takes = _takes_context(model, uses_context)
     if takes and context_fn is None:
         raise ValueError("context_fn is required for a model that takes a context s")
@@ -531,7 +530,7 @@ def evaluate(
     Returns:
         ``{"loss": ..., "accuracy": ...}``.
     """
-    _check_examples(x, y, "evaluation")
+    _check_examples(x, y)
     takes = _takes_context(model, uses_context)
     if takes and s is None:
         raise ValueError("s is required to evaluate a model that takes a context s")

@@ -86,10 +86,10 @@ def test_training_rejects_empty_and_mismatched_data():
     model, optimizer = _linear()
     x, y = torch.zeros(4, 3), torch.zeros(4, dtype=torch.long)
     empty_x, empty_y = torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)
-    one_line(ValueError, "x is empty", train_epoch, model, empty_x, empty_y, optimizer)
-    one_line(ValueError, "x is empty", fit, model, empty_x, empty_y, optimizer, epochs=1,
+    one_line(ValueError, "x must be a non-empty batch", train_epoch, model, empty_x, empty_y, optimizer)
+    one_line(ValueError, "x must be a non-empty batch", fit, model, empty_x, empty_y, optimizer, epochs=1,
              generator=torch.Generator(), progress=False)
-    one_line(ValueError, "x is empty", evaluate, model, empty_x, empty_y)
+    one_line(ValueError, "x must be a non-empty batch", evaluate, model, empty_x, empty_y)
     one_line(ValueError, "x must be a non-empty batch", apply_context, empty_x,
              lambda x, g: (x, torch.zeros(len(x), 1)))
     lengths = "x and y must have the same length, got 4 and 3"

@@ -118,7 +118,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=defaults.metric_batch,
         metavar="N",
-        help=f"inputs of the geodesic's fixed batch (default: {defaults.metric_batch})",
+        help=f"inputs of each fitting batch of the geodesic solver (default: {defaults.metric_batch})",
     )
     parser.add_argument(
         "--bezier-epochs",

@@ -83,7 +83,7 @@ class ConnectOptions:
         kind: output divergence of the task metric, ``"kl"`` or ``"squared"``.
         interior: free interior points of the geodesic polyline.
         steps, geodesic_lr, metric_batch: steps, first step (in segment lengths of the chord) and
-            fixed batch of the geodesic solver (:func:`~geomanifold.weightspace.geodesic.solve_geodesic`).
+            fitting batch of the geodesic solver (:func:`~geomanifold.weightspace.geodesic.solve_geodesic`).
         autoneb_cycles, autoneb_steps: AutoNEB's cycles and Adam steps per cycle (learning rate
             ``bezier_lr``, minibatches of ``batch_size``).
         bezier_epochs, bezier_lr, batch_size: training of the mode-connecting Bézier curve.

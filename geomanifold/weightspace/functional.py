@@ -64,13 +64,13 @@ def check_vector(model: nn.Module, w: Tensor, name: str = "w") -> Tensor:
 def vector_to_parameters(model: nn.Module, w: Tensor) -> dict[str, Tensor]:
     """Views of ``w: (D,)`` shaped like each parameter: ``{name: (*param.shape)}`` (no copy, so
     gradients and tangents flow back to ``w``)."""
-    out, start = {}, 0
-    for name, p in model.named_parameters():
-        out[name] = w[start : start + p.numel()].view_as(p)
-        start += p.numel()
-    if start != w.shape[-1]:
-        raise ValueError(f"w must have shape (D={start},) for this model, got {tuple(w.shape)}")
-    return out
+    named = list(model.named_parameters())
+    sizes = [p.numel() for _, p in named]
+    if sum(sizes) != w.shape[-1]:
+        raise ValueError(f"w must have shape (D={sum(sizes)},) for this model, got {tuple(w.shape)}")
+    # one split, so that the backward pass assembles the gradient of w once (not one zero-filled
+    # (D,) tensor per parameter, as slicing does)
+    return {name: piece.view_as(p) for (name, p), piece in zip(named, w.split(sizes, -1), strict=True)}
 
 
 @torch.no_grad()

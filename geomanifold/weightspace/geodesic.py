@@ -4,17 +4,20 @@ function").
 The discrete energy of a path sampled at ``t_i = i / n`` is ``E = n Σ_i D(w_i, w_{i+1})`` with
 ``D`` an output divergence (:func:`~geomanifold.weightspace.divergence.output_divergence`); it
 approximates ``∫ γ'ᵀ G γ' dt``. :func:`solve_geodesic` minimises it over the free control points
-of a :class:`~geomanifold.weightspace.paths.PinnedCurve` (endpoints fixed): by default on one
-fixed batch with steps measured in segment lengths of the chord and taken only when they lower the
-energy (so the defaults behave alike from 10⁴ to 10⁷ weights and never end above the initial
-path), else by Adam on minibatches or L-BFGS on the fixed batch; then :func:`constant_speed`
+of a :class:`~geomanifold.weightspace.paths.PinnedCurve` (endpoints fixed): by default by conjugate
+gradients on fitting batches redrawn every few steps, with steps measured in segment lengths of the
+chord and taken only when they lower the energy on their batch, and rounds of steps kept only when
+they lower the energy on held-out inputs (so the defaults behave alike from 10⁴ to 10⁷ weights and
+never end above the initial path on the held-out inputs), else by Adam on minibatches or L-BFGS on
+a fixed batch; then :func:`constant_speed`
 resamples the result as a polyline whose points are equally spaced in function space.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +34,9 @@ OPTIMIZERS = ("scaled", "adam", "lbfgs")
 DEFAULT_LR = {"scaled": 0.1, "adam": 1e-3, "lbfgs": 1.0}
 BACKTRACKS = 12
 MAX_STEP = 1.0
+REDRAW = 10
+HOLDOUT = 256
+PATIENCE = 3
 
 
 def path_outputs(model: nn.Module, points: Tensor, x: Tensor) -> Tensor:
@@ -73,94 +79,188 @@ class GeodesicResult:
     Attributes:
         path: the optimised curve (same basis as the input).
         constant_speed: ``path`` resampled as a polyline with points equally spaced in function space.
-        history: ``[{"step", "energy"}]`` (``"scaled"`` and L-BFGS: on the fixed batch; Adam:
-            minibatch energies); ``"scaled"`` also records ``"step_length"``, the accepted move in
-            units of the chord's segment length, and ``"seconds"`` since the solve began.
-        initial_energy: the energy of the initial path on the fixed batch (``"scaled"``; ``None``
-            otherwise).
+        history: ``[{"step", "energy"}]`` (``"scaled"``: on the fitting batch of the step; L-BFGS: on
+            the fixed batch; Adam: minibatch energies); ``"scaled"`` also records ``"step_length"``,
+            the accepted move in units of the chord's segment length, and ``"seconds"`` since the
+            solve began.
+        initial_energy: the energy of the initial path on the first fitting batch (``"scaled"``;
+            ``None`` otherwise).
+        held_out: ``[{"step", "energy", "kept"}]``: the energy on the held-out batch at step 0 and
+            after each round of ``"scaled"`` steps, and whether the round was kept (empty without
+            a held-out batch).
     """
 
     path: PinnedCurve
     constant_speed: PinnedCurve
     history: list[dict]
     initial_energy: float | None = None
+    held_out: list[dict] = field(default_factory=list)
 
 
-class _FixedBatchEnergy:
-    """``n Σ_i D(γ(t_i), γ(t_{i+1}))`` on one fixed batch, with the two endpoints' outputs computed
-    once (BatchNorm on the batch's own statistics, which are fixed with the batch)."""
+def uniform_times(segments: int) -> Tensor:
+    """The interior times ``i / n``, ``i = 1 … n − 1``: ``(n − 1,)`` float64."""
+    return torch.linspace(0, 1, segments + 1, dtype=torch.float64)[1:-1]
 
-    def __init__(self, model: nn.Module, path: PinnedCurve, x: Tensor, kind: str, segments: int) -> None:
+
+class _BatchEnergy:
+    """``Σ_j D(γ(s_j), γ(s_{j+1})) / (s_{j+1} − s_j)`` over the times ``0 = s_0 < s_1 < … < 1`` on
+    one batch at a time (``n Σ_i D(γ(t_i), γ(t_{i+1}))`` on the uniform grid ``t_i = i / n``), with
+    the two endpoints' outputs computed once per batch (BatchNorm on the batch's own statistics,
+    which are fixed with the batch)."""
+
+    def __init__(self, model: nn.Module, path: PinnedCurve, x: Tensor, kind: str, times: Tensor) -> None:
         self.call = weight_function(model)
-        self.path, self.x, self.kind, self.n = path, x, kind, segments
-        self.times = torch.linspace(0, 1, segments + 1, dtype=torch.float64)[1:-1]
+        self.path, self.kind = path, kind
+        self.use(x, times)
+
+    def use(self, x: Tensor, times: Tensor) -> None:
+        """Measure the energy on ``x: (N, *F)`` at the interior times ``times: (m,)`` from now on."""
+        self.x, self.times = x, times
+        self.widths = torch.diff(torch.cat([times.new_zeros(1), times, times.new_ones(1)]))
         with torch.no_grad():
-            self.ends = [self.call(w, x).reshape(len(x), -1) for w in (path.start, path.end)]
+            self.ends = [self.call(w, x).reshape(len(x), -1) for w in (self.path.start, self.path.end)]
 
     def __call__(self) -> Tensor:
-        points = self.path(self.times)
-        inner = [self.call(w, self.x).reshape(len(self.x), -1) for w in points]
+        inner = [self.call(w, self.x).reshape(len(self.x), -1) for w in self.path.points(self.times)]
         outputs = torch.stack([self.ends[0], *inner, self.ends[1]])
-        return self.n * output_divergence(outputs[:-1], outputs[1:], self.kind).sum()
+        divergences = output_divergence(outputs[:-1], outputs[1:], self.kind)
+        return (divergences / self.widths.to(divergences)).sum()
 
 
-def _scaled_descent(
-    energy: _FixedBatchEnergy, steps: int, fraction: float, history: list[dict], bar
-) -> float:
+class _ScaledConjugateGradient:
     """Nonlinear conjugate gradients (Polak–Ribière+, Nocedal & Wright 2006 §5.2) with steps
     measured in segment lengths of the chord: the control points move ``τ · h`` in root mean
-    square, ``h = |B − A| / n``; a step is taken only if it lowers the energy (else ``τ`` is halved
-    and the step retried, up to :data:`BACKTRACKS` times, then the direction restarts along the
-    gradient); accepted steps grow ``τ`` by 1.5, up to 1. The step rule does not depend on the
-    number of weights, and the energy never increases.
+    square, ``h = |B − A| / n``; a step is taken only if it lowers the energy on the current batch
+    (else ``τ`` shrinks and the step is retried, up to :data:`BACKTRACKS` times, then the direction
+    restarts along the gradient); after an accepted step ``τ`` moves towards the minimiser of the
+    parabola through the trials, up to 1. The rule does not depend on the number of weights."""
 
-    Returns:
-        the initial energy.
-    """
-    began = time.perf_counter()
-    interior = energy.path.interior
-    h = float((energy.path.end - energy.path.start).norm()) / energy.n
-    current = energy()
-    initial = current.item()
-    (gradient,) = torch.autograd.grad(current, interior)
-    direction = -gradient
-    tau = fraction
-    for step in range(1, steps + 1):
-        rms = float(direction.pow(2).sum(1).mean().sqrt())
-        slope = float((gradient * direction).sum()) * h / rms if rms > 0 else 0.0  # dE/dτ at τ = 0
-        if not slope < 0 or h == 0:
-            if torch.equal(direction, -gradient):
-                break  # the gradient vanished: converged
-            direction = -gradient
-            continue
-        start = interior.detach().clone()
-        trial = None
+    def __init__(self, energy: _BatchEnergy, fraction: float, segments: int) -> None:
+        self.energy, self.fraction, self.tau = energy, fraction, fraction
+        self.interior = energy.path.interior
+        self.h = float((energy.path.end - energy.path.start).norm()) / segments
+        self.start = torch.empty_like(self.interior.detach())
+
+    def restart(self) -> float:
+        """Energy and gradient on the current batch; the direction restarts along ``−gradient``."""
+        self.current = self.energy()
+        (self.gradient,) = torch.autograd.grad(self.current, self.interior)
+        self.squared = float(torch.vdot(self.gradient.flatten(), self.gradient.flatten()))  # |g|²
+        self.direction, self.along_gradient = -self.gradient, True
+        return self.current.item()
+
+    def step(self, last: bool = False) -> bool | None:
+        """One step: ``True`` when taken, ``False`` when the direction was reset, ``None`` when
+        no length along the gradient lowers the energy (converged on this batch). ``last``: the
+        batch changes after this step, so the gradient at the new point is not computed."""
+        direction, gradient, tau = self.direction, self.gradient, self.tau
+        rms = float(torch.linalg.vector_norm(direction)) / len(direction) ** 0.5
+        slope = float(torch.vdot(gradient.flatten(), direction.flatten())) * self.h / rms if rms > 0 else 0.0
+        if not slope < 0 or self.h == 0:  # dE/dτ at τ = 0 is not negative
+            return self._reset()
+        interior = self.interior.detach()
+        self.start.copy_(interior)
         for _ in range(BACKTRACKS):
-            with torch.no_grad():
-                interior.copy_(start + direction * (tau * h / rms))
-            trial = energy()
-            change = trial.item() - current.item()
+            torch.add(self.start, direction, alpha=tau * self.h / rms, out=interior)
+            trial = self.energy()
+            change = trial.item() - self.current.item()
             curvature = change - slope * tau  # of the parabola through E(0), E'(0) and E(τ)
             best = -slope * tau**2 / (2 * curvature) if curvature > 0 else 4 * tau
             if change < 0:
                 break
-            tau, trial = min(max(best, tau / 10), tau / 2), None
-        if trial is None:
+            tau = min(max(best, tau / 10), tau / 2)
+        else:
+            interior.copy_(self.start)
+            self.tau = self.fraction
+            return self._reset()
+        self.taken, self.current = tau, trial
+        self.tau = min(max(best, tau / 4), 4 * tau, MAX_STEP)
+        if last:
+            return True
+        (new,) = torch.autograd.grad(trial, self.interior)
+        flat, squared = new.flatten(), self.squared
+        self.squared = float(torch.vdot(flat, flat))
+        beta = max(0.0, (self.squared - float(torch.vdot(flat, gradient.flatten()))) / max(squared, 1e-300))
+        self.direction = direction.mul_(beta).sub_(new)
+        self.gradient, self.along_gradient = new, False
+        return True
+
+    def _reset(self) -> bool | None:
+        """Restart along ``−gradient``: ``None`` if the direction already was ``−gradient``."""
+        if self.along_gradient:
+            return None
+        self.direction, self.along_gradient = -self.gradient, True
+        return False
+
+
+def _scaled_descent(
+    fit: _BatchEnergy,
+    steps: int,
+    fraction: float,
+    history: list[dict],
+    bar,
+    segments: int,
+    draw: Callable[[], tuple[Tensor, Tensor]] | None,
+    redraw: int,
+    check: _BatchEnergy | None,
+    checks: list[dict],
+    patience: int,
+) -> float:
+    """Rounds of :class:`_ScaledConjugateGradient` steps (chord segment ``|B − A| / segments``).
+    Each round draws a fresh fitting batch and sampling times (``draw``, when given) and takes
+    ``redraw`` steps on them (all ``steps`` when 0); then, when ``check`` is given, the energy on
+    its held-out batch must be below the best so far, else the round is undone (the path returns
+    to the best one, ``τ`` halves) and after ``patience`` undone rounds in a row the solve stops.
+    The energy on the held-out batch never rises.
+
+    Returns:
+        the initial energy on the first fitting batch.
+    """
+    began = time.perf_counter()
+    solver = _ScaledConjugateGradient(fit, fraction, segments)
+    interior = fit.path.interior
+    if check is not None:
+        with torch.no_grad():
+            lowest = check().item()
+        best = interior.detach().clone()
+        checks.append({"step": 0, "energy": lowest, "kept": True})
+    initial, step, misses = None, 0, 0
+    while step < steps:
+        if draw is not None and step:
+            fit.use(*draw())
+        energy = solver.restart()
+        initial = energy if initial is None else initial
+        converged = False
+        for within in range(1, min(redraw or steps, steps - step) + 1):
+            step += 1
+            taken = solver.step(last=step == steps or (draw is not None and within == redraw))
+            if taken is None:
+                converged = True
+                break
+            if taken:
+                energy = solver.current.item()
+                seconds = time.perf_counter() - began
+                history.append(
+                    {"step": step, "energy": energy, "step_length": solver.taken, "seconds": seconds}
+                )
+                bar.update()
+                bar.set_postfix(energy=f"{energy:.4g}")
+        if check is not None:
             with torch.no_grad():
-                interior.copy_(start)
-            if torch.equal(direction, -gradient):
-                break  # no descent along the gradient at any tried length: converged
-            direction, tau = -gradient, fraction
-            continue
-        current = trial
-        (new,) = torch.autograd.grad(current, interior)
-        beta = max(0.0, float((new * (new - gradient)).sum() / gradient.pow(2).sum().clamp_min(1e-300)))
-        direction, gradient = -new + beta * direction, new
-        seconds = time.perf_counter() - began
-        history.append({"step": step, "energy": current.item(), "step_length": tau, "seconds": seconds})
-        bar.update()
-        bar.set_postfix(energy=f"{current.item():.4g}")
-        tau = min(max(best, tau / 4), 4 * tau, MAX_STEP)
+                held_out = check().item()
+            kept = held_out < lowest
+            checks.append({"step": step, "energy": held_out, "kept": kept})
+            if kept:
+                lowest, misses = held_out, 0
+                best.copy_(interior.detach())
+            else:
+                with torch.no_grad():
+                    interior.copy_(best)
+                solver.tau, misses = solver.tau / 2, misses + 1
+                if misses >= patience:
+                    break
+        if converged and draw is None:
+            break
     return initial
 
 
@@ -176,6 +276,10 @@ def solve_geodesic(
     segments: int | None = None,
     generator: torch.Generator | None = None,
     progress: bool = True,
+    *,
+    redraw: int = REDRAW,
+    holdout: int = HOLDOUT,
+    patience: int = PATIENCE,
 ) -> GeodesicResult:
     """Minimise :func:`path_energy` over ``path.interior`` in place, endpoints fixed.
 
@@ -184,19 +288,28 @@ def solve_geodesic(
         path: the initial curve, e.g. ``polyline(A, B, 16)`` (starts on the straight line).
         x: ``(N, *F)`` inputs for the task metric (labels are not used).
         kind: ``"kl"`` or ``"squared"`` output divergence.
-        steps: accepted steps (``"scaled"``), optimiser steps (Adam) or iterations (L-BFGS).
-        batch_size: inputs: the fixed batch ``x[:batch_size]`` (``"scaled"``, L-BFGS) or a fresh
-            minibatch per step drawn from ``generator`` (Adam).
+        steps: steps (``"scaled"``: direction resets and undone rounds included), optimiser steps
+            (Adam) or iterations (L-BFGS).
+        batch_size: inputs per fitting batch: ``"scaled"`` draws ``batch_size`` of the inputs not held
+            out, afresh every ``redraw`` steps (the first ``batch_size`` when ``redraw = 0``);
+            L-BFGS uses the fixed batch ``x[:batch_size]``; Adam a fresh minibatch per step drawn from
+            ``generator``.
         lr: ``"scaled"``: the first step in segment lengths of the chord (default 0.1); Adam: the
             learning rate, decayed to 0 on a cosine schedule (default 1e-3); L-BFGS: the initial step
             length (default 1).
         optimizer: ``"scaled"`` (default; see :func:`_scaled_descent`: size-independent steps, the
-            energy on the fixed batch never rises, the endpoints' outputs are computed once),
-            ``"adam"`` or ``"lbfgs"``.
+            energy on the held-out batch never rises, the endpoints' outputs are computed once per
+            batch), ``"adam"`` or ``"lbfgs"``.
         segments: pieces of the energy sum (see :func:`path_energy`).
+        redraw: ``"scaled"``: steps per fitting batch (0: one fixed batch for the whole solve).
+        holdout: ``"scaled"``: the first ``min(holdout, N // 2)`` inputs are never fitted; each round
+            of ``redraw`` steps is kept only if it lowers the energy on them, sampled at the midpoints
+            ``(i + ½) / n`` (0: no check).
+        patience: ``"scaled"``: undone rounds in a row after which the solve stops.
 
     Returns:
-        :class:`GeodesicResult`; its ``constant_speed`` path is evaluated on the fixed batch.
+        :class:`GeodesicResult`; its ``constant_speed`` path is evaluated on the held-out batch
+        (``"scaled"`` with ``holdout > 0``), else on ``x[:batch_size]``.
     """
     check_divergence(kind)
     check_batch(x, "x")
@@ -205,15 +318,37 @@ def solve_geodesic(
     lr = DEFAULT_LR[optimizer] if lr is None else lr
     if steps < 0 or batch_size < 1 or not lr > 0:
         raise ValueError(f"need steps >= 0, batch_size >= 1 and lr > 0, got {steps}, {batch_size} and {lr}")
+    for name, value, least in (("redraw", redraw, 0), ("holdout", holdout, 0), ("patience", patience, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
     n = _segments(path, segments)
     history: list[dict] = []
+    checks: list[dict] = []
     fixed = x[:batch_size]
     initial = None
+    if optimizer == "scaled":
+        held_out, pool = x[: min(holdout, len(x) // 2)], x[min(holdout, len(x) // 2) :]
+        fixed = held_out if len(held_out) else pool[:batch_size]
     if path.basis.size > 2 and steps:
         params = [path.interior]
         bar = tqdm(range(steps), desc=f"geodesic ({kind})", disable=not progress, leave=False)
         if optimizer == "scaled":
-            initial = _scaled_descent(_FixedBatchEnergy(model, path, fixed, kind, n), steps, lr, history, bar)
+            draw = None
+            if redraw:
+
+                def draw() -> tuple[Tensor, Tensor]:
+                    index = torch.randperm(len(pool), generator=generator)[:batch_size].to(pool.device)
+                    shift = 0.01 + 0.98 * float(torch.rand((), generator=generator, dtype=torch.float64))
+                    samples = max(n - 1, 1)
+                    return pool[index], (torch.arange(samples, dtype=torch.float64) + shift) / samples
+
+            first = (pool[:batch_size], uniform_times(n)) if draw is None else draw()
+            fit = _BatchEnergy(model, path, first[0], kind, first[1])
+            midpoints = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+            check = _BatchEnergy(model, path, held_out, kind, midpoints) if len(held_out) else None
+            initial = _scaled_descent(
+                fit, steps, lr, history, bar, n, draw, redraw, check, checks, patience
+            )
         elif optimizer == "adam":
             opt = torch.optim.Adam(params, lr=lr)
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
@@ -241,7 +376,7 @@ def solve_geodesic(
 
             opt.step(closure)
         bar.close()
-    return GeodesicResult(path, constant_speed(model, path, fixed, kind, n - 1), history, initial)
+    return GeodesicResult(path, constant_speed(model, path, fixed, kind, n - 1), history, initial, checks)
 
 
 @torch.no_grad()

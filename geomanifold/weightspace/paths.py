@@ -117,6 +117,25 @@ class PinnedCurve(nn.Module):
         # derivative coefficients sum to 0: mix the offsets from the start (less cancellation)
         return coefficients[:, 1:] @ (self.control_points()[1:] - self.start)
 
+    def points(self, t) -> list[Tensor]:
+        """``[γ(t_j)]``, one ``(D,)`` tensor per time of ``t: (T,)``, summing only the nonzero basis
+        values (at most ``degree + 1`` for a B-spline; a point at a control point's own time is that
+        point itself): no ``(K, D)`` concatenation and no dense ``(T, K) × (K, D)`` product, which
+        with so few rows runs far below the machine's speed."""
+        coefficients = self.basis.partial(_times(t, self.start)[:, None], (0,))
+        rows = [self.start, *self.interior.unbind(0), self.end]
+        points = []
+        for row in coefficients.tolist():
+            terms = [(c, rows[k]) for k, c in enumerate(row) if c != 0]
+            if len(terms) == 1 and terms[0][0] == 1:
+                points.append(terms[0][1])
+                continue
+            point = torch.zeros_like(self.start) if not terms else terms[0][1] * terms[0][0]
+            for c, w in terms[1:]:
+                point = point.add_(w, alpha=c)
+            points.append(point)
+        return points
+
     def forward(self, t) -> Tensor:
         """``γ(t)``: ``(T,)`` → ``(T, D)``."""
         return self.derivative(t, 0)
