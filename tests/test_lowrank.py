@@ -285,13 +285,19 @@ def test_single_point_u_step_is_the_gradient_projected_on_the_rows_of_v_in_any_g
         torch.testing.assert_close(step_u[0] @ right[0].T, grad_w @ projection, rtol=1e-10, atol=1e-12)
 
 
-def test_deep_copy_and_state_dict_round_trip():
-    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2)).double()
+@pytest.mark.parametrize("attention", [False, True])
+def test_deep_copy_and_state_dict_round_trip(attention):
+    layers = [nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2)]
+    if attention:  # hooks and the attention's update mode must belong to the copy as well
+        layers.insert(0, nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True))
+    model = nn.Sequential(*layers).double()
     lr = _randomize(LowRankWeightManifold(model, Fourier(1), rank=2))
-    x, s = torch.randn(3, 4, dtype=F64), torch.rand(3, 1, dtype=F64)
+    x, s = torch.randn(3, 5, 4, dtype=F64), torch.rand(3, 1, dtype=F64)
     twin = copy.deepcopy(lr)  # its hooks belong to its own factors
+    name, first = next(twin.named_factors())
+    assert name == ("0.self_attn.in_proj_weight" if attention else "0")
     with torch.no_grad():
-        twin.factors["0"].U.add_(1.0)
+        first.U.add_(1.0)
     assert not torch.equal(twin(x, s), lr(x, s))
     torch.testing.assert_close(twin.export(s[0])(x), twin(x, s[0]), rtol=0, atol=1e-12)
     torch.testing.assert_close(lr.export(s[0])(x), lr(x, s[0]), rtol=0, atol=1e-12)

@@ -12,7 +12,7 @@ from torch.func import functional_call
 
 from geomanifold.bases import Fourier, Line
 from geomanifold.conditioning import LowRankWeightManifold
-from geomanifold.models import VisionTransformer
+from geomanifold.models import Seq2SeqTransformer, VisionTransformer
 
 F64 = torch.float64
 E, HEADS, B, L, S = 8, 2, 3, 4, 5
@@ -165,3 +165,11 @@ def test_vit_with_attention_per_example_with_gradients():
     x = torch.randn(B, 1, 8, 8, dtype=F64)
     s = torch.rand(B, 1, dtype=F64)
     _check(lr, model, (x,), {}, s, 0, lambda i: {})
+
+
+def test_sequence_first_encoder_decoder_with_cross_attention():
+    model = Seq2SeqTransformer(11, hidden=8, heads=2, layers=1, feedforward=16, context=8).double()
+    lr = _low_rank(model)
+    assert sum(name.endswith("in_proj_weight") for name, _ in lr.named_factors()) == 3
+    source, target = torch.randint(0, 11, (5, B)), torch.randint(0, 11, (4, B))
+    _check(lr, model, (source, target), {}, torch.rand(B, 1, dtype=F64), 1, lambda i: {})

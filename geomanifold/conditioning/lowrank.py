@@ -118,6 +118,19 @@ class LowRankFactors(nn.Module):
         z = self._scale(z, coefficients, batch_dim, channel=-1)
         return F.linear(z, self._mixed_u(coefficients, rows))
 
+    def sequence_first_delta(self, x: Tensor, rows: slice) -> Tensor:
+        """Rows ``rows`` of the update with the current coefficients for an attention projection's
+        input ``x: (T, N, fan_in)`` (sequences on dim 1, as ``multi_head_attention_forward`` sees
+        them)."""
+        coefficients = self._context.coefficients(self.name)
+        if coefficients.ndim == 2 and x.shape[1] != coefficients.shape[0]:
+            raise LayoutError(
+                f"layer {self.name!r} (MultiheadAttention) got {x.shape[1]} sequences (inputs "
+                f"(T, N, E) sequence-first, or (N, T, E) with batch_first=True) but s has "
+                f"{coefficients.shape[0]} contexts; valid: one context per sequence, or s of shape (m,)"
+            )
+        return self.linear_delta(x, coefficients, batch_dim=1, rows=rows)
+
     def _mixed_u(self, coefficients: Tensor, rows: slice) -> Tensor:
         """``[c_1 U_1 … c_K U_K]`` (shared ``c``) or ``[U_1 … U_K]`` (per example), rows ``rows``:
         ``(out, K r)``."""
@@ -244,26 +257,10 @@ class LowRankWeightManifold(nn.Module):
                 attention.setdefault(attention_path, {})[relative] = factors
         self._attention = []
         for path, updates in attention.items():
-            mode = AttentionUpdate(path, {leaf: self._update(f) for leaf, f in updates.items()})
+            mode = AttentionUpdate(path, {leaf: f.sequence_first_delta for leaf, f in updates.items()})
             mode.attach(self.model.get_submodule(path))
             self._attention.append(mode)
         mark_own_groups(self.factor_parameters(), type(self).__name__)
-
-    def _update(self, factors: LowRankFactors):
-        """``(x: (T, N, fan_in), rows) -> Σ_k φ_k(s_i) (U_k V_kᵀ x_i)[rows]`` for an attention
-        projection (examples on dim 1, as ``multi_head_attention_forward`` sees them)."""
-
-        def update(x: Tensor, rows: slice) -> Tensor:
-            coefficients = self._context.coefficients(factors.name)
-            if coefficients.ndim == 2 and x.shape[1] != coefficients.shape[0]:
-                raise LayoutError(
-                    f"layer {factors.name!r} (MultiheadAttention) got {x.shape[1]} sequences (inputs "
-                    f"(T, N, E) sequence-first, or (N, T, E) with batch_first=True) but s has "
-                    f"{coefficients.shape[0]} contexts; valid: one context per sequence, or s of shape (m,)"
-                )
-            return factors.linear_delta(x, coefficients, batch_dim=1, rows=rows)
-
-        return update
 
     def forward(self, x, s, *args, **kwargs):
         """The model at context ``s``: ``(m,)`` shared by the batch or ``(B, m)`` one per example
