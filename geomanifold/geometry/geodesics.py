@@ -6,15 +6,17 @@ The geodesic equation ``s''^k + Γ^k_ij s'^i s'^j = 0`` and the transport equati
 batch.
 
 The logarithm solves ``exp(s0, v) = s1`` by Newton shooting, for all pairs and all candidate
-targets at once (every wrap-around of the periodic coordinates, both ways round), with the
+targets at once (every wrap-around of the periodic coordinates, both ways round), starting from
+the initial velocity of a polyline that minimises a discrete path energy (close to the geodesic,
+so a few Newton iterations suffice), with the
 Jacobian ``∂ exp / ∂ v`` from forward differences integrated in the same step-size group. Early
 iterations integrate loosely (local tolerance 1e-6 times the residual), the last ones at
 ``tol / 100``. A pair is *certified* when a candidate's endpoint residual
 ``|exp(s0, v) − s1|_g / |v|_g`` is at most ``tol``, the geodesic has not passed a conjugate point
 (``det ∂ exp / ∂ v > 0``) and the shortest such geodesic is no longer than the straight chart
 line between the points (a curve that joins them, so an upper bound on the distance). Pairs that
-fail are retried once from the
-minimiser of a discrete path energy; pairs that still fail are reported with the reason.
+fail are retried once towards the nearest candidate, from a more converged energy minimiser of
+their own and without the stall limit; pairs that still fail are reported with the reason.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ LINE_NODES = 24  # Gauss–Legendre nodes for the length of a straight chart lin
 LINE_MARGIN = 1e-6  # relative slack when comparing a geodesic's length with that of a chart line
 PRUNE = 1.5  # a candidate longer than this times a converged one of its pair is given up
 PRUNE_LINE = 3.0  # ... or longer than this times the shortest chart line of its pair
+STALL = 4  # Newton iterations without halving the residual after which a candidate is given up
+ENERGY_NODES = 24  # polyline nodes of the discrete-energy initial guess
 
 
 class GeodesicError(ValueError):
@@ -236,13 +240,17 @@ def _shoot(
     groups: int,
     tol: float,
     max_iter: int,
+    patient: bool,
 ) -> _Shots:
     """Damped Newton on ``exp(s0, v) = target`` for ``(M, m)`` rows laid out ``(groups, M / groups)``.
 
     Each iteration integrates, for the rows still running, ``v`` and its ``m`` forward-difference
     probes in one step-size group. A Newton step that does not reduce the residual is halved (up to
-    4 times) before the row is given up; a row longer than ``PRUNE`` times a converged row of its
-    pair, or ``PRUNE_LINE`` times the pair's shortest chart line, is given up too (branch and bound).
+    ``MAX_HALVINGS`` times) before the row is given up; a row longer than ``PRUNE`` times a
+    converged row of its pair (or, before any has converged, than the pair's shortest starting
+    ``v``), or ``PRUNE_LINE`` times the pair's shortest chart line, is given up too (branch and
+    bound), and so is a row whose residual has not halved in ``STALL`` iterations (if ``patient``,
+    only while another row of its pair has converged).
     """
     rows, m = s0.shape
     device, dtype = s0.device, s0.dtype
@@ -255,9 +263,16 @@ def _shoot(
     converged = torch.zeros(rows, dtype=torch.bool, device=device)
     failed, left = torch.zeros_like(converged), torch.zeros_like(converged)
     det = torch.full((rows,), float("nan"), dtype=dtype, device=device)
+    mark = torch.full((rows,), float("inf"), dtype=dtype, device=device)  # residual at last progress
+    since = torch.zeros(rows, dtype=torch.long, device=device)  # iterations since then
+    start = _norm(v, g0).view(groups, -1).amin(0)
     for iteration in range(max_iter + 1):
         lengths = _norm(v, g0)
         best = lengths.masked_fill(~converged, float("inf")).view(groups, -1).amin(0)
+        if iteration == 0:
+            best = start
+        paired = converged.view(groups, -1).any(0).repeat(groups)
+        failed |= ~converged & (paired | (not patient)) & (since >= STALL)
         over = (
             ~converged & ~failed & (lengths > torch.minimum(PRUNE * best, PRUNE_LINE * bound).repeat(groups))
         )
@@ -287,6 +302,9 @@ def _shoot(
         base[run] = torch.where(accept[:, None], vr, base[run])
         base_err[run] = torch.where(accept, err, base_err[run])
         converged[run] |= done
+        progress = accept & (err < mark[run] / 2)
+        mark[run] = torch.where(progress, err, mark[run])
+        since[run] = torch.where(progress, torch.zeros_like(since[run]), since[run] + 1)
         # accepted, not done: a Newton step from here, or (residual below tol, but integrated
         # loosely) a fresh evaluation at the final tolerance
         newton = accept & ~done
@@ -312,7 +330,7 @@ def _shoot(
 
 
 def _energy_initial_velocity(
-    manifold: EmbeddedManifold, s0: Tensor, s1: Tensor, nodes: int = 24, iters: int = 100
+    manifold: EmbeddedManifold, s0: Tensor, s1: Tensor, nodes: int = ENERGY_NODES, iters: int = 100
 ) -> Tensor:
     """Initial velocity of the minimiser of ``n Σ |phi(p_{i+1}) − phi(p_i)|²`` over polylines
     ``(N, m)`` (all pairs in one L-BFGS problem; the energy is a sum over pairs)."""
@@ -386,13 +404,14 @@ def shortest_geodesics(
         manifold,
         tile(s0),
         targets.reshape(-1, m),
-        delta.reshape(-1, m).clone(),
+        _energy_initial_velocity(manifold, tile(s0), targets.reshape(-1, m)),
         tile(g0),
         tile(g1),
         bound,
         groups,
         tol,
         max_iter,
+        patient=False,
     )
     lengths = _norm(shots.velocity, tile(g0)).nan_to_num(float("inf")).view(groups, n)
     length, best = lengths.min(0)
@@ -402,7 +421,7 @@ def shortest_geodesics(
     retry = (~certified).nonzero().squeeze(1)
     if retry.numel():
         nearest = lines.argmin(0)[retry]
-        guess = _energy_initial_velocity(manifold, s0[retry], targets[nearest, retry])
+        guess = _energy_initial_velocity(manifold, s0[retry], targets[nearest, retry], iters=300)
         again = _shoot(
             manifold,
             s0[retry],
@@ -414,6 +433,7 @@ def shortest_geodesics(
             1,
             tol,
             max_iter,
+            patient=True,
         )
         again_length = _norm(again.velocity, g0[retry]).nan_to_num(float("inf"))
         better = again_length < length[retry]
