@@ -16,7 +16,7 @@ iterations integrate loosely (local tolerance 1e-6 times the residual), the last
 (``det ∂ exp / ∂ v > 0``) and the shortest such geodesic is no longer than the straight chart
 line between the points (a curve that joins them, so an upper bound on the distance). Pairs that
 fail are retried once towards the nearest candidate, from a more converged energy minimiser of
-their own and without the stall limit; pairs that still fail are reported with the reason.
+their own; pairs that still fail are reported with the reason.
 """
 
 from __future__ import annotations
@@ -240,7 +240,6 @@ def _shoot(
     groups: int,
     tol: float,
     max_iter: int,
-    patient: bool,
 ) -> _Shots:
     """Damped Newton on ``exp(s0, v) = target`` for ``(M, m)`` rows laid out ``(groups, M / groups)``.
 
@@ -249,8 +248,7 @@ def _shoot(
     ``MAX_HALVINGS`` times) before the row is given up; a row longer than ``PRUNE`` times a
     converged row of its pair (or, before any has converged, than the pair's shortest starting
     ``v``), or ``PRUNE_LINE`` times the pair's shortest chart line, is given up too (branch and
-    bound), and so is a row whose residual has not halved in ``STALL`` iterations (if ``patient``,
-    only while another row of its pair has converged).
+    bound), and so is a row whose residual has not halved in ``STALL`` iterations.
     """
     rows, m = s0.shape
     device, dtype = s0.device, s0.dtype
@@ -271,8 +269,7 @@ def _shoot(
         best = lengths.masked_fill(~converged, float("inf")).view(groups, -1).amin(0)
         if iteration == 0:
             best = start
-        paired = converged.view(groups, -1).any(0).repeat(groups)
-        failed |= ~converged & (paired | (not patient)) & (since >= STALL)
+        failed |= ~converged & (since >= STALL)
         over = (
             ~converged & ~failed & (lengths > torch.minimum(PRUNE * best, PRUNE_LINE * bound).repeat(groups))
         )
@@ -373,7 +370,8 @@ def _reason(
         residual = shots.residual[open_rows].min().item()
         facts.append(
             f"shooting did not reach the endpoint residual tol = {tol:g} within {max_iter} Newton "
-            f"iterations (best residual {residual:.1e})"
+            f"iterations (best residual {residual:.1e}; a candidate whose residual has not halved in "
+            f"{STALL} iterations is given up)"
         )
     advice = "use another chart, points closer together, or a larger tol"
     if shots.left.any() or shots.beyond_conjugate.any():
@@ -411,7 +409,6 @@ def shortest_geodesics(
         groups,
         tol,
         max_iter,
-        patient=False,
     )
     lengths = _norm(shots.velocity, tile(g0)).nan_to_num(float("inf")).view(groups, n)
     length, best = lengths.min(0)
@@ -433,7 +430,6 @@ def shortest_geodesics(
             1,
             tol,
             max_iter,
-            patient=True,
         )
         again_length = _norm(again.velocity, g0[retry]).nan_to_num(float("inf"))
         better = again_length < length[retry]
