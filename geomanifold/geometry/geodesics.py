@@ -338,8 +338,7 @@ def _energy_initial_velocity(
     def energy() -> Tensor:
         optimizer.zero_grad()
         path = torch.cat([s0[None], interior, s1[None]])
-        x = manifold.phi(path)
-        value = nodes * ((x[1:] - x[:-1]) ** 2).sum()
+        value = nodes * manifold.squared_chords(path).sum()
         value.backward()
         return value
 

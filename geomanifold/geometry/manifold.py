@@ -97,6 +97,12 @@ class EmbeddedManifold(nn.Module):
         vectors = self.jet(s, order)
         return vectors @ vectors.transpose(-1, -2)
 
+    def squared_chords(self, path: Tensor) -> Tensor:
+        """``|phi(p_{i+1}) − phi(p_i)|²`` along chart points ``path: (n + 1, ..., m)``: ``(n, ...)``
+        (differentiable; the discrete path energy of the geodesic solver sums them)."""
+        x = self.phi(path)
+        return ((x[1:] - x[:-1]) ** 2).sum(-1)
+
     def local_geometry(self, s, order: int = 2) -> LocalGeometry:
         """All intrinsic quantities at ``s`` from one jet Gram (see :class:`LocalGeometry`)."""
         s = self.points(s)
