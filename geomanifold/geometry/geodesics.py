@@ -334,11 +334,14 @@ def _energy_initial_velocity(
     t = torch.linspace(0, 1, nodes + 1, dtype=s0.dtype, device=s0.device)[1:-1, None, None]
     interior = (s0 + t * (s1 - s0)).detach().requires_grad_(True)
     optimizer = torch.optim.LBFGS([interior], max_iter=iters, line_search_fn="strong_wolfe")
+    # relative to the straight line's energy, so that L-BFGS's stopping tolerances are scale-free
+    scale = manifold.squared_chords(torch.cat([s0[None], interior.detach(), s1[None]])).sum()
+    scale = scale.clamp_min(torch.finfo(s0.dtype).tiny)
 
     def energy() -> Tensor:
         optimizer.zero_grad()
         path = torch.cat([s0[None], interior, s1[None]])
-        value = nodes * manifold.squared_chords(path).sum()
+        value = manifold.squared_chords(path).sum() / scale
         value.backward()
         return value
 
