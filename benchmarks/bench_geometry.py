@@ -16,7 +16,9 @@
 2. Batched Gaussian curvature of the torus in R³ (generic path) at 10^3 points, time per point.
    Target: under 50 µs per point on 2 cores.
 
-3. Geodesics (``--geodesics``, one thread by default for this part): distances of ``--pairs``
+3. Geodesics (``--geodesics``, one thread by default for this part): the first call of the
+   process (lazy imports, reported apart); one right-hand side of the geodesic equation for four
+   surfaces, with and without ``geomanifold.jets.ScalarArithmetic``; distances of ``--pairs``
    random pairs on the flat torus (closed form: the wrapped Euclidean distance) and on the polar
    sphere with θ in [0.3, π − 0.3] (the great circle), all pairs in one certified batch; pairs
    that cannot be certified are counted with their reasons, never compared. geomstats side by side
@@ -28,7 +30,8 @@
    the CPU time of the one thread is the closer estimate of the time on an idle one.
 
 All timings: ``torch.set_num_threads(2)`` (override with ``--threads``), one warm-up, median of
-repeats. Usage: ``python benchmarks/bench_geometry.py [--quick] [--threads N] [--geodesics]``.
+repeats. Usage: ``python benchmarks/bench_geometry.py [--quick] [--threads N] [--geodesics [--pairs N]
+[--surfaces torus sphere]]``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import torch
+from torch.func import jvp
 
 import geomanifold as gm
 from geomanifold.bases import Fourier, TensorProduct
@@ -318,9 +322,66 @@ def pairwise_row(points: int, seed: int) -> dict:
     return {"points": points, "time": elapsed, "cpu": cpu, "max_abs": (matrix - exact).abs().max().item()}
 
 
+def first_call(seed: int) -> float:
+    """CPU time of the process's first certified ``log`` (2 sphere pairs): lazy imports and
+    torch's first-use set-up, paid once per process and excluded from the rows below."""
+    s0, s1 = _pairs("sphere", 2, seed)
+    cpu = time.process_time()
+    gm.Sphere(1.0).shortest_geodesics(s0, s1)
+    return time.process_time() - cpu
+
+
+def _plain_acceleration_terms(manifold: gm.EmbeddedManifold, s: torch.Tensor, v: torch.Tensor):
+    """The reference: ``acceleration_terms``' nested jvp without ``ScalarArithmetic``."""
+    m = manifold.dim
+    eye = torch.eye(m, dtype=s.dtype).expand(*s.shape[:-1], m, m)
+    directions = torch.cat([eye, v.unsqueeze(-2)], dim=-2)
+    points = s.unsqueeze(-2).expand_as(directions).contiguous()
+    first, second = jvp(
+        lambda x, d: jvp(manifold.phi, (x,), (d,))[1],
+        (points, directions),
+        (directions, torch.zeros_like(directions)),
+    )
+    tangent = first[..., :m, :]
+    return tangent @ tangent.transpose(-1, -2), (tangent @ second[..., m, :, None]).squeeze(-1)
+
+
+def right_hand_side_rows(seed: int, repeats: int = 15) -> None:
+    """Cost of one geodesic right-hand side (``acceleration_terms``), fastest of ``repeats``, against
+    the same nested jvp without ``ScalarArithmetic`` in the same run (values compared bitwise)."""
+    generator = torch.Generator().manual_seed(seed)
+    surfaces = [
+        ("polar sphere", gm.Sphere(1.0)),
+        ("stereographic sphere", gm.Sphere(1.0, chart="stereographic")),
+        ("torus of revolution", gm.Torus()),
+        ("flat torus", gm.FlatTorus()),
+    ]
+    for name, manifold in surfaces:
+        for points in (10, 1000):
+            s = 0.5 + torch.rand(points, 2, generator=generator, dtype=torch.float64)
+            v = torch.randn(points, 2, generator=generator, dtype=torch.float64)
+            _right_hand_side_row(name, manifold, s, v, repeats)
+
+
+def _right_hand_side_row(name: str, manifold: gm.EmbeddedManifold, s, v, repeats: int) -> None:
+    plain = timed(lambda: _plain_acceleration_terms(manifold, s, v), repeats)[1]
+    best_plain = BEST[-1]
+    routed = timed(lambda: manifold.acceleration_terms(s, v), repeats)[1]
+    best_routed = BEST[-1]
+    same = all(torch.equal(a, b) for a, b in zip(plain, routed, strict=True))
+    print(
+        f"   right-hand side, {name}, {len(s)} points: {best_routed * 1e3:.2f} ms "
+        f"(plain nested jvp {best_plain * 1e3:.2f} ms, {best_plain / best_routed:.1f}x; "
+        f"{'identical' if same else 'DIFFERENT'} values)",
+        flush=True,
+    )
+
+
 def geodesic_report(args: argparse.Namespace) -> None:
     print(f"\n3. Geodesics, {torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.1f}")
-    for kind in ("torus", "sphere"):
+    print(f"   first call in this process (2 sphere pairs, warm-up): {first_call(args.seed):.2f} s CPU")
+    right_hand_side_rows(args.seed)
+    for kind in args.surfaces:
         row = geodesic_pairs(kind, args.pairs, args.seed)
         name = "flat torus" if kind == "torus" else "polar sphere, θ in [0.3, π − 0.3]"
         print(
@@ -332,6 +393,8 @@ def geodesic_report(args: argparse.Namespace) -> None:
             flush=True,
         )
     print(f"   {geomstats_log(args.pairs, args.seed)}")
+    if args.surfaces != ["torus", "sphere"]:
+        return
     print("   linear-basis manifold K = 9, certified log of 10 pairs:")
     rows = linear_basis_geodesics([10**3, 10**5, 10**7], 10, args.seed)
     per = [row["per_geodesic"] for row in rows]
@@ -352,6 +415,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--geodesics", action="store_true", help="run only part 3, the geodesics")
     parser.add_argument("--pairs", type=int, default=1000, help="random pairs per surface in part 3")
     parser.add_argument("--pairwise", type=int, default=200, help="points for pairwise_distance in part 3")
+    parser.add_argument(
+        "--surfaces",
+        nargs="+",
+        choices=["torus", "sphere"],
+        default=["torus", "sphere"],
+        help="surfaces of the random pairs in part 3 (both, the default, also runs the linear-basis "
+        "and pairwise rows)",
+    )
     parser.add_argument("--geodesic-threads", type=int, default=1, help="torch threads in part 3 (default 1)")
     args = parser.parse_args(argv)
     if args.geodesics:

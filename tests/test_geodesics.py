@@ -143,6 +143,11 @@ def test_linear_basis_acceleration_matches_the_generic_jets():
         rtol=1e-10,
         atol=1e-12,
     )
+    # the chords of the discrete path energy (the shooting's initial guess), from the cached Gram
+    path = torch.rand(6, 3, 2, generator=torch.Generator().manual_seed(1), dtype=F64)
+    chords = PhiOnly().squared_chords(path)
+    assert chords.shape == (5, 3)
+    torch.testing.assert_close(fast.squared_chords(path), chords, rtol=1e-12, atol=1e-14)
 
 
 def test_parallel_transport_preserves_inner_products():

@@ -6,15 +6,17 @@ The geodesic equation ``s''^k + Γ^k_ij s'^i s'^j = 0`` and the transport equati
 batch.
 
 The logarithm solves ``exp(s0, v) = s1`` by Newton shooting, for all pairs and all candidate
-targets at once (every wrap-around of the periodic coordinates, both ways round), with the
+targets at once (every wrap-around of the periodic coordinates, both ways round), starting from
+the initial velocity of a polyline that minimises a discrete path energy (close to the geodesic,
+so a few Newton iterations suffice), with the
 Jacobian ``∂ exp / ∂ v`` from forward differences integrated in the same step-size group. Early
 iterations integrate loosely (local tolerance 1e-6 times the residual), the last ones at
 ``tol / 100``. A pair is *certified* when a candidate's endpoint residual
 ``|exp(s0, v) − s1|_g / |v|_g`` is at most ``tol``, the geodesic has not passed a conjugate point
 (``det ∂ exp / ∂ v > 0``) and the shortest such geodesic is no longer than the straight chart
 line between the points (a curve that joins them, so an upper bound on the distance). Pairs that
-fail are retried once from the
-minimiser of a discrete path energy; pairs that still fail are reported with the reason.
+fail are retried once towards the nearest candidate, from a more converged energy minimiser of
+their own; pairs that still fail are reported with the reason.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ LINE_NODES = 24  # Gauss–Legendre nodes for the length of a straight chart lin
 LINE_MARGIN = 1e-6  # relative slack when comparing a geodesic's length with that of a chart line
 PRUNE = 1.5  # a candidate longer than this times a converged one of its pair is given up
 PRUNE_LINE = 3.0  # ... or longer than this times the shortest chart line of its pair
+STALL = 4  # Newton iterations without halving the residual after which a candidate is given up
+ENERGY_NODES = 24  # polyline nodes of the discrete-energy initial guess
 
 
 class GeodesicError(ValueError):
@@ -241,8 +245,10 @@ def _shoot(
 
     Each iteration integrates, for the rows still running, ``v`` and its ``m`` forward-difference
     probes in one step-size group. A Newton step that does not reduce the residual is halved (up to
-    4 times) before the row is given up; a row longer than ``PRUNE`` times a converged row of its
-    pair, or ``PRUNE_LINE`` times the pair's shortest chart line, is given up too (branch and bound).
+    ``MAX_HALVINGS`` times) before the row is given up; a row longer than ``PRUNE`` times a
+    converged row of its pair (or, before any has converged, than the pair's shortest starting
+    ``v``), or ``PRUNE_LINE`` times the pair's shortest chart line, is given up too (branch and
+    bound), and so is a row whose residual has not halved in ``STALL`` iterations.
     """
     rows, m = s0.shape
     device, dtype = s0.device, s0.dtype
@@ -255,9 +261,15 @@ def _shoot(
     converged = torch.zeros(rows, dtype=torch.bool, device=device)
     failed, left = torch.zeros_like(converged), torch.zeros_like(converged)
     det = torch.full((rows,), float("nan"), dtype=dtype, device=device)
+    mark = torch.full((rows,), float("inf"), dtype=dtype, device=device)  # residual at last progress
+    since = torch.zeros(rows, dtype=torch.long, device=device)  # iterations since then
+    start = _norm(v, g0).view(groups, -1).amin(0)
     for iteration in range(max_iter + 1):
         lengths = _norm(v, g0)
         best = lengths.masked_fill(~converged, float("inf")).view(groups, -1).amin(0)
+        if iteration == 0:
+            best = start
+        failed |= ~converged & (since >= STALL)
         over = (
             ~converged & ~failed & (lengths > torch.minimum(PRUNE * best, PRUNE_LINE * bound).repeat(groups))
         )
@@ -287,6 +299,9 @@ def _shoot(
         base[run] = torch.where(accept[:, None], vr, base[run])
         base_err[run] = torch.where(accept, err, base_err[run])
         converged[run] |= done
+        progress = accept & (err < mark[run] / 2)
+        mark[run] = torch.where(progress, err, mark[run])
+        since[run] = torch.where(progress, torch.zeros_like(since[run]), since[run] + 1)
         # accepted, not done: a Newton step from here, or (residual below tol, but integrated
         # loosely) a fresh evaluation at the final tolerance
         newton = accept & ~done
@@ -312,19 +327,21 @@ def _shoot(
 
 
 def _energy_initial_velocity(
-    manifold: EmbeddedManifold, s0: Tensor, s1: Tensor, nodes: int = 24, iters: int = 100
+    manifold: EmbeddedManifold, s0: Tensor, s1: Tensor, nodes: int = ENERGY_NODES, iters: int = 100
 ) -> Tensor:
     """Initial velocity of the minimiser of ``n Σ |phi(p_{i+1}) − phi(p_i)|²`` over polylines
     ``(N, m)`` (all pairs in one L-BFGS problem; the energy is a sum over pairs)."""
     t = torch.linspace(0, 1, nodes + 1, dtype=s0.dtype, device=s0.device)[1:-1, None, None]
     interior = (s0 + t * (s1 - s0)).detach().requires_grad_(True)
     optimizer = torch.optim.LBFGS([interior], max_iter=iters, line_search_fn="strong_wolfe")
+    # relative to the straight line's energy, so that L-BFGS's stopping tolerances are scale-free
+    scale = manifold.squared_chords(torch.cat([s0[None], interior.detach(), s1[None]])).sum()
+    scale = scale.clamp_min(torch.finfo(s0.dtype).tiny)
 
     def energy() -> Tensor:
         optimizer.zero_grad()
         path = torch.cat([s0[None], interior, s1[None]])
-        x = manifold.phi(path)
-        value = nodes * ((x[1:] - x[:-1]) ** 2).sum()
+        value = manifold.squared_chords(path).sum() / scale
         value.backward()
         return value
 
@@ -355,7 +372,8 @@ def _reason(
         residual = shots.residual[open_rows].min().item()
         facts.append(
             f"shooting did not reach the endpoint residual tol = {tol:g} within {max_iter} Newton "
-            f"iterations (best residual {residual:.1e})"
+            f"iterations (best residual {residual:.1e}; a candidate whose residual has not halved in "
+            f"{STALL} iterations is given up)"
         )
     advice = "use another chart, points closer together, or a larger tol"
     if shots.left.any() or shots.beyond_conjugate.any():
@@ -386,7 +404,7 @@ def shortest_geodesics(
         manifold,
         tile(s0),
         targets.reshape(-1, m),
-        delta.reshape(-1, m).clone(),
+        _energy_initial_velocity(manifold, tile(s0), targets.reshape(-1, m)),
         tile(g0),
         tile(g1),
         bound,
@@ -402,7 +420,7 @@ def shortest_geodesics(
     retry = (~certified).nonzero().squeeze(1)
     if retry.numel():
         nearest = lines.argmin(0)[retry]
-        guess = _energy_initial_velocity(manifold, s0[retry], targets[nearest, retry])
+        guess = _energy_initial_velocity(manifold, s0[retry], targets[nearest, retry], iters=300)
         again = _shoot(
             manifold,
             s0[retry],

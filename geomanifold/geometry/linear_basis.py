@@ -128,6 +128,13 @@ class LinearBasisManifold(EmbeddedManifold):
         weighted = first @ self.control_gram()
         return weighted @ first.transpose(-1, -2), (weighted @ along.unsqueeze(-1)).squeeze(-1)
 
+    def squared_chords(self, path: Tensor) -> Tensor:
+        """``Δa Q Δaᵀ`` with ``Δa`` the differences of basis values along ``path: (n + 1, ..., m)``:
+        ``(n, ...)``, ``O(K²)`` per point whatever ``D`` is."""
+        weights = self.basis.partial(path, (0,) * self.dim)
+        steps = weights[1:] - weights[:-1]
+        return ((steps @ self.control_gram()) * steps).sum(-1)
+
     def jet_gram(self, s: Tensor, order: int) -> Tensor:
         """``A(s) Q A(s)ᵀ``: ``(..., n, n)``, ``O(K²)`` per point after forming ``Q``."""
         coeffs = self.basis.jet(s, order)

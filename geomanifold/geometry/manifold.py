@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.func import jvp
 
 from ..chart import Chart, as_points
-from ..jets import jet
+from ..jets import ScalarArithmetic, jet
 from . import geodesics
 from .local import LocalGeometry, solve_metric
 
@@ -96,6 +96,12 @@ class EmbeddedManifold(nn.Module):
         """Ambient inner products of the jet vectors: ``(..., n, n)``."""
         vectors = self.jet(s, order)
         return vectors @ vectors.transpose(-1, -2)
+
+    def squared_chords(self, path: Tensor) -> Tensor:
+        """``|phi(p_{i+1}) − phi(p_i)|²`` along chart points ``path: (n + 1, ..., m)``: ``(n, ...)``
+        (differentiable; the discrete path energy of the geodesic solver sums them)."""
+        x = self.phi(path)
+        return ((x[1:] - x[:-1]) ** 2).sum(-1)
 
     def local_geometry(self, s, order: int = 2) -> LocalGeometry:
         """All intrinsic quantities at ``s`` from one jet Gram (see :class:`LocalGeometry`)."""
@@ -204,11 +210,12 @@ class EmbeddedManifold(nn.Module):
         points = s.unsqueeze(-2).expand_as(directions).contiguous()
         # the directions enter the outer jvp as inputs with a zero tangent: as captured constants
         # they would make torch.func fall back to slow reference kernels for zero tangents
-        first, second = jvp(
-            lambda x, d: jvp(self.phi, (x,), (d,))[1],
-            (points, directions),
-            (directions, torch.zeros_like(directions)),
-        )
+        with ScalarArithmetic():
+            first, second = jvp(
+                lambda x, d: jvp(self.phi, (x,), (d,))[1],
+                (points, directions),
+                (directions, torch.zeros_like(directions)),
+            )
         tangent = first[..., :m, :]
         return tangent @ tangent.transpose(-1, -2), (tangent @ second[..., m, :, None]).squeeze(-1)
 
@@ -243,8 +250,8 @@ class EmbeddedManifold(nn.Module):
             raise TypeError(
                 f"s1 has dtype {s1.dtype} but s0 has {s0.dtype}; the points of a pair must share a dtype"
             )
-        try:
-            torch.broadcast_shapes(s0.shape, s1.shape)
+        try:  # broadcast_tensors, not broadcast_shapes: the latter imports sympy on first use (seconds)
+            torch.broadcast_tensors(s0, s1)
         except RuntimeError:
             raise ValueError(
                 f"s0 has shape {tuple(s0.shape)} and s1 has shape {tuple(s1.shape)}; they must be "
