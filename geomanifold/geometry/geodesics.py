@@ -375,10 +375,15 @@ def _reason(
             f"iterations (best residual {residual:.1e}; a candidate whose residual has not halved in "
             f"{STALL} iterations is given up)"
         )
-    advice = "use another chart, points closer together, or a larger tol"
+    advice = []
     if shots.left.any() or shots.beyond_conjugate.any():
-        advice = "the shortest geodesic may leave this chart: use another chart"
-    return "; ".join(facts) + "; " + advice
+        advice.append("if the shortest geodesic leaves this chart, use another chart")
+    if open_rows.any() or not advice:
+        advice.append(
+            "shooting converges poorly between nearly conjugate points (e.g. nearly antipodal ones) and "
+            "near the chart's edge: use another chart, a larger tol or points closer together"
+        )
+    return "; ".join(facts + advice)
 
 
 def shortest_geodesics(
