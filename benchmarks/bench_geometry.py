@@ -26,8 +26,10 @@
    manifold (K = 9) at D in {10^3, 10^5, 10^7}: the pass over P, then ``log`` per geodesic
    (target: flat in D). ``pairwise_distance`` of ``--pairwise`` flat-torus points.
    Targets: 1000 pairs within 1e-10 relative in ≤ 2 s; ≥ 100× faster than geomstats;
-   200-point pairwise distances in ≤ 10 s. Part 3 reports wall and CPU time: on a loaded machine
-   the CPU time of the one thread is the closer estimate of the time on an idle one.
+   200-point pairwise distances in ≤ 10 s. ``--compile inductor`` times the random pairs with
+   ``compile_geodesics`` (the compile and a first call on 2 pairs reported apart). Part 3 reports
+   wall and CPU time: on a loaded machine the CPU time of the one thread is the closer estimate
+   of the time on an idle one.
 
 All timings: ``torch.set_num_threads(2)`` (override with ``--threads``), one warm-up, median of
 repeats. Usage: ``python benchmarks/bench_geometry.py [--quick] [--threads N] [--geodesics [--pairs N]
@@ -240,9 +242,15 @@ def _closed_form(kind: str, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
     return (torch.remainder(s1 - s0 + math.pi, 2 * math.pi) - math.pi).norm(dim=-1)
 
 
-def geodesic_pairs(kind: str, count: int, seed: int) -> dict:
-    """Certified distances of ``count`` random pairs in one batch, against the closed form."""
+def geodesic_pairs(kind: str, count: int, seed: int, backend: str | None = None) -> dict:
+    """Certified distances of ``count`` random pairs in one batch, against the closed form; with
+    ``backend``, after ``compile_geodesics(backend)`` and a first call on 2 pairs (timed apart)."""
     manifold = gm.Sphere(1.0) if kind == "sphere" else gm.FlatTorus()
+    compile_wall = float("nan")  # wall: inductor compiles in worker processes
+    if backend is not None:
+        start = time.perf_counter()
+        manifold.compile_geodesics(backend).shortest_geodesics(*_pairs(kind, 2, seed + 1))
+        compile_wall = time.perf_counter() - start
     s0, s1 = _pairs(kind, count, seed)
     start, cpu = time.perf_counter(), time.process_time()
     result = manifold.shortest_geodesics(s0, s1)
@@ -256,6 +264,7 @@ def geodesic_pairs(kind: str, count: int, seed: int) -> dict:
         "pairs": count,
         "time": elapsed,
         "cpu": cpu,
+        "compile_wall": compile_wall,
         "certified": int(ok.sum()),
         "max_rel": rel.max().item() if ok.any() else float("nan"),
         "max_residual": result.residual[ok].max().item() if ok.any() else float("nan"),
@@ -382,8 +391,11 @@ def geodesic_report(args: argparse.Namespace) -> None:
     print(f"   first call in this process (2 sphere pairs, warm-up): {first_call(args.seed):.2f} s CPU")
     right_hand_side_rows(args.seed)
     for kind in args.surfaces:
-        row = geodesic_pairs(kind, args.pairs, args.seed)
+        row = geodesic_pairs(kind, args.pairs, args.seed, args.compile)
         name = "flat torus" if kind == "torus" else "polar sphere, θ in [0.3, π − 0.3]"
+        if args.compile:
+            first = row["compile_wall"]
+            name += f", compiled ({args.compile}; compile and first call on 2 pairs {first:.1f} s wall)"
         print(
             f"   {name}: {row['pairs']} pairs in {row['time']:.2f} s wall, {row['cpu']:.2f} s CPU "
             "(target ≤ 2 s for 1000); "
@@ -424,6 +436,12 @@ def main(argv: list[str] | None = None) -> int:
         "and pairwise rows)",
     )
     parser.add_argument("--geodesic-threads", type=int, default=1, help="torch threads in part 3 (default 1)")
+    parser.add_argument(
+        "--compile",
+        choices=["inductor", "aot_eager"],
+        default=None,
+        help="part 3: random pairs with compile_geodesics(BACKEND) (compile time reported apart)",
+    )
     args = parser.parse_args(argv)
     if args.geodesics:
         torch.set_num_threads(args.geodesic_threads)
