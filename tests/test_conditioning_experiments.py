@@ -18,6 +18,8 @@ from geomanifold.experiments.methods import METHODS, MethodSpec, build_method, s
 from geomanifold.experiments.protocols import make_protocol
 from geomanifold.experiments.statistics import mean_interval
 from geomanifold.experiments.tasks import TASKS
+from geomanifold.plotting import new_figure
+from geomanifold.plotting.conditioning import plot_accuracy_heatmaps
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -175,6 +177,10 @@ def test_condition_runs_one_method_on_a_two_dimensional_context(tmp_path, one_th
     result = json.loads((tmp_path / "results.json").read_text())
     assert result["manifold"] == "cylinder" and len(result["curves"]) == 9 * 8  # 9 noise levels × 8 angles
     assert (tmp_path / "accuracy_heatmaps.png").read_bytes()[:8] == PNG_SIGNATURE
+    fig = new_figure(4.0, 3.0)  # the heat map's axes say what each context coordinate does
+    plot_accuracy_heatmaps(fig, result)
+    assert result["protocol"]["axes"] == list(TASKS["cylinder"].axes)
+    assert (fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()) == TASKS["cylinder"].axes
 
 
 @pytest.mark.parametrize(

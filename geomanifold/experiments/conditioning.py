@@ -530,6 +530,7 @@ def run_suite(
     protocol = {
         "name": plan.name,
         "periodic": list(plan.periodic),
+        "axes": list(prepared.task.axes),
         "held_out": plan.held_out,
         "train_values": None if plan.train_values is None else plan.train_values.tolist(),
         "test_contexts": plan.test_contexts.tolist(),

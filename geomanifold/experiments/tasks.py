@@ -38,6 +38,7 @@ class Task:
         periodic: one flag per context coordinate (the unit chart, ``Chart.unit(periodic)``).
         inputs: ``"image"`` (``(C, H, W)``) or ``"sequence"`` (``(C, L)``).
         manifold: the fitting topology; ``misspecified``: the swapped one.
+        axes: one plot label per context coordinate, saying what it does and in what unit.
     """
 
     name: str
@@ -47,6 +48,7 @@ class Task:
     manifold: str
     misspecified: str
     transform: Transform
+    axes: tuple[str, ...]
 
     @property
     def dim(self) -> int:
@@ -61,9 +63,25 @@ def _noise(x: Tensor, s: Tensor, generator: torch.Generator | None) -> Tensor:
 TASKS: dict[str, Task] = {
     task.name: task
     for task in (
-        Task("noise", "Gaussian noise of level s (sigma = 2 s)", (False,), "image", "line", "circle", _noise),
         Task(
-            "rotation", "rotation by 2 pi s", (True,), "image", "circle", "line", lambda x, s, g: rotate(x, s)
+            "noise",
+            "Gaussian noise of level s (sigma = 2 s)",
+            (False,),
+            "image",
+            "line",
+            "circle",
+            _noise,
+            ("noise level s (σ = 2s)",),
+        ),
+        Task(
+            "rotation",
+            "rotation by 2 pi s",
+            (True,),
+            "image",
+            "circle",
+            "line",
+            lambda x, s, g: rotate(x, s),
+            ("rotation s (turns)",),
         ),
         Task(
             "torus",
@@ -73,6 +91,7 @@ TASKS: dict[str, Task] = {
             "torus",
             "cylinder",
             lambda x, s, g: rotate_and_shift(x, s),
+            ("s0: rotation (turns)", "s1: cyclic shift (image widths)"),
         ),
         Task(
             "cylinder",
@@ -82,6 +101,7 @@ TASKS: dict[str, Task] = {
             "cylinder",
             "torus",
             lambda x, s, g: noise_and_rotate(x, s, SIGMA_MAX, g),
+            ("s0: noise level (σ = 2 s0)", "s1: rotation (turns)"),
         ),
         Task(
             "shift",
@@ -91,6 +111,7 @@ TASKS: dict[str, Task] = {
             "circle",
             "line",
             lambda x, s, g: cyclic_shift(x, s),
+            ("cyclic shift s (sequence lengths)",),
         ),
         Task(
             "noise1d",
@@ -100,6 +121,7 @@ TASKS: dict[str, Task] = {
             "line",
             "circle",
             _noise,
+            ("noise level s (σ = 2s)",),
         ),
     )
 }

@@ -71,8 +71,8 @@ def plot_accuracy_curves(ax: Axes, result: dict) -> None:
     colors = _colors(len(stats))
     for (method, values), color in zip(stats.items(), colors, strict=True):
         _band(ax, s, values, method, color)
-    periodic = protocol["periodic"][0]
-    ax.set_xlabel("context s (angle 2πs)" if periodic else "context s")
+    default = "context s (angle 2πs)" if protocol["periodic"][0] else "context s"
+    ax.set_xlabel(f"context: {protocol['axes'][0]}" if "axes" in protocol else default)
     ax.set_ylabel("test accuracy (mean, 95 % interval)")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -107,6 +107,7 @@ def plot_accuracy_heatmaps(fig, result: dict) -> None:
     """One heat map of mean accuracy over ``(s0, s1)`` per method on ``fig`` (``m = 2``), with a
     shared colour scale; the held-out band of ``s0`` outlined."""
     protocol = result["protocol"]
+    labels = protocol.get("axes", ["s0", "s1"])  # results written before the labels were stored
     contexts = np.array(protocol["test_contexts"])
     s0, s1 = np.unique(contexts[:, 0]), np.unique(contexts[:, 1])
     stats = accuracy_by_context(result["curves"], protocol["test_contexts"])
@@ -129,8 +130,8 @@ def plot_accuracy_heatmaps(fig, result: dict) -> None:
             for edge in protocol["held_out"]:
                 ax.axvline(edge, color="white", lw=1.5, ls="--")
         ax.set_title(f"{method}\nmean {grid.mean():.3f}", fontsize=8)
-        ax.set_xlabel("s0")
-    axes[0].set_ylabel("s1")
+        ax.set_xlabel(labels[0], fontsize=8)
+    axes[0].set_ylabel(labels[1], fontsize=8)
     fig.colorbar(image, ax=list(axes), label="test accuracy", shrink=0.9)
 
 
