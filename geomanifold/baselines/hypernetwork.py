@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..arguments import check_int
 from ..bases import Bernstein
 from ..conditioning import WeightManifold
 from .context import ContextModule, _encode
@@ -45,8 +46,7 @@ class HyperNetwork(ContextModule):
     ):
         super().__init__(periodic)
         for name, value in (("codes", codes), ("hidden", hidden)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+            check_int(name, value, 1)
         self.codes = codes
         self.generator = nn.Sequential(
             nn.Linear(self.num_features, hidden), nn.ReLU(), nn.Linear(hidden, codes)

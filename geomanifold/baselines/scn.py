@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..arguments import check_int
 from ..bases import Bernstein
 from ..conditioning import Selector, WeightManifold
 from .context import ContextModule, _encode
@@ -53,8 +54,7 @@ class SCN(ContextModule):
     ):
         super().__init__(periodic)
         for name, value in (("dimensions", dimensions), ("hidden", hidden)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+            check_int(name, value, 1)
         self.dimensions = dimensions
         self.coefficient_net = nn.Sequential(
             nn.Linear(self.num_features, hidden), nn.ReLU(), nn.Linear(hidden, dimensions)

@@ -115,12 +115,6 @@ class Basis(ABC):
         return f"{type(self).__name__}(dim={self.dim}, size={self.size})"
 
 
-def _check_int(name: str, value, minimum: int) -> None:
-    """Raise a one-line ``ValueError`` unless ``value`` is an int ``>= minimum``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
 def combine(coefficients: Tensor, points: Tensor) -> Tensor:
     """``Σ_k c_k P_k``: ``(..., K), (K, *S) -> (..., *S)`` (one matrix product).
 

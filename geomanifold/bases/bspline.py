@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..arguments import check_int
 from ..chart import Chart, Interval, Periodic
-from .basis import Basis, _check_int
+from .basis import Basis
 
 __all__ = ["BSpline", "Bernstein", "Line"]
 
@@ -159,7 +160,7 @@ class BSpline(Basis):
 
 def _check_knots(t: Tensor, degree: int, periodic: bool) -> tuple[float, float]:
     """Validate a knot vector for ``degree``; return the domain ``(t_p, t_{L-p-1})``."""
-    _check_int("degree", degree, 0)
+    check_int("degree", degree, 0)
     if t.ndim != 1 or not torch.isfinite(t).all():
         raise ValueError(f"knots must be a 1-D sequence of finite numbers, got {tuple(t.shape)}")
     if (t[1:] < t[:-1]).any():
@@ -180,8 +181,8 @@ def _check_knots(t: Tensor, degree: int, periodic: bool) -> tuple[float, float]:
 
 
 def _check_counts(n_basis: int, degree: int) -> None:
-    _check_int("degree", degree, 0)
-    _check_int("n_basis", n_basis, degree + 1)
+    check_int("degree", degree, 0)
+    check_int("n_basis", n_basis, degree + 1)
 
 
 class Bernstein(BSpline):
@@ -191,7 +192,7 @@ class Bernstein(BSpline):
     """
 
     def __init__(self, degree: int):
-        _check_int("degree", degree, 0)
+        check_int("degree", degree, 0)
         super().__init__([0.0] * (degree + 1) + [1.0] * (degree + 1), degree)
 
     def gram(self, dtype: torch.dtype = torch.float64, device=None) -> Tensor:

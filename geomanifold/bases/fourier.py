@@ -12,8 +12,9 @@ import math
 import torch
 from torch import Tensor
 
+from ..arguments import check_int
 from ..chart import Chart
-from .basis import Basis, _check_int
+from .basis import Basis
 
 __all__ = ["Fourier"]
 
@@ -30,7 +31,7 @@ class Fourier(Basis):
     """
 
     def __init__(self, order: int = 1, include_constant: bool = True):
-        _check_int("order", order, 0 if include_constant else 1)
+        check_int("order", order, 0 if include_constant else 1)
         self.order = order
         self.include_constant = include_constant
         self.dim = 1

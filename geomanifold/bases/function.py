@@ -7,9 +7,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from ..arguments import check_int
 from ..chart import Chart
 from ..jets import directional_derivative
-from .basis import Basis, _check_int
+from .basis import Basis
 
 __all__ = ["FunctionBasis"]
 
@@ -35,7 +36,7 @@ class FunctionBasis(Basis):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         if not isinstance(dim, int) or not 1 <= dim <= 3:
             raise ValueError(f"dim must be an int in 1..3, got {dim!r}")
-        _check_int("size", size, 1)
+        check_int("size", size, 1)
         chart = Chart.unit([False] * dim) if chart is None else chart
         if chart.dim != dim:
             raise ValueError(f"chart has {chart.dim} coordinates; it must have dim = {dim}")

@@ -7,8 +7,9 @@ import math
 import torch
 from torch import Tensor
 
+from ..arguments import check_int
 from ..chart import Chart
-from .basis import Basis, _check_int
+from .basis import Basis
 
 __all__ = ["Monomial"]
 
@@ -21,7 +22,7 @@ class Monomial(Basis):
     """
 
     def __init__(self, degree: int):
-        _check_int("degree", degree, 0)
+        check_int("degree", degree, 0)
         self.degree = degree
         self.dim = 1
         self.size = degree + 1

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..arguments import check_int
 from ..chart import Chart, Interval, Periodic
 
 __all__ = ["CRITERIA", "ContextEstimate", "context_criterion", "infer_context", "mean_prediction_entropy"]
@@ -145,11 +146,10 @@ def infer_context(
         raise ValueError(
             f"x must hold at least one batch of at least one example, got shape {tuple(x.shape)}"
         )
-    if not isinstance(grid, int) or grid < 2:
-        raise ValueError(f"grid must be an int >= 2, got {grid!r}")
-    for name, value, low in (("refine", refine, 0), ("rounds", rounds, 0), ("starts", starts, 1)):
-        if not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    for name, value, low in (
+        ("grid", grid, 2), ("refine", refine, 0), ("rounds", rounds, 0), ("starts", starts, 1)
+    ):
+        check_int(name, value, low)
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
     chart = chart if chart is not None else _model_chart(model)

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..arguments import check_int
 from ..bases import Basis
 from ..geometry.lowrank import LowRankManifold
 from ..optim.groups import mark_own_groups
@@ -221,8 +222,7 @@ class LowRankWeightManifold(nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if not isinstance(basis, Basis):
             raise TypeError(f"basis must be a geomanifold.bases.Basis, got {type(basis).__name__}")
-        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
-            raise ValueError(f"rank must be an int >= 1, got {rank!r}")
+        check_int("rank", rank, 1)
         self.model = copy.deepcopy(model)
         declared = declared_batch_dims(self.model, check_batch_dim_argument(self.model, batch_dim))
         self.basis, self.rank = basis, rank

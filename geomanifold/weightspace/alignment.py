@@ -27,6 +27,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
+from ..arguments import check_int
 from .functional import NonFiniteWeightsError
 from .metrics import check_batch
 from .permutation_spec import PermutationSpec, SpecError, permute_axis, permute_model, unit_rows
@@ -134,8 +135,7 @@ def weight_matching(
         ``{permutation: (n,)}``: unit ``j`` of the aligned network is unit ``perm[j]`` of ``other``.
     """
     units = _check_pair(reference, other, spec)
-    if not isinstance(max_sweeps, int) or max_sweeps < 1:
-        raise ValueError(f"max_sweeps must be an int >= 1, got {max_sweeps!r}")
+    check_int("max_sweeps", max_sweeps, 1)
     a = {name: p.detach() for name, p in reference.named_parameters()}
     b = {name: p.detach() for name, p in other.named_parameters()}
     places = spec.entries()

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..arguments import check_int
 from .batchnorm import weight_function
 from .metrics import check_batch
 from .paths import PinnedCurve, _check_endpoints, polyline
@@ -97,8 +98,7 @@ def autoneb(
         ("batch_size", batch_size, 1),
         ("eval_size", eval_size, 1),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        check_int(name, value, low)
     for name, value in (("lr", lr), ("threshold", threshold)):
         if not value > 0:
             raise ValueError(f"{name} must be > 0, got {value!r}")

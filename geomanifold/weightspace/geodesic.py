@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..arguments import check_int
 from .batchnorm import weight_function
 from .divergence import check_divergence, output_divergence
 from .metrics import check_batch
@@ -54,9 +55,7 @@ def _segments(path: PinnedCurve, segments: int | None) -> int:
     """The polyline's own pieces by default (its points are its control points), else 16."""
     if segments is None:
         return path.basis.size - 1 if path.basis.degree == 1 else 16
-    if not isinstance(segments, int) or segments < 1:
-        raise ValueError(f"segments must be an int >= 1, got {segments!r}")
-    return segments
+    return check_int("segments", segments, 1)
 
 
 def path_energy(
@@ -321,8 +320,7 @@ def solve_geodesic(
     if steps < 0 or batch_size < 1 or not lr > 0:
         raise ValueError(f"need steps >= 0, batch_size >= 1 and lr > 0, got {steps}, {batch_size} and {lr}")
     for name, value, least in (("redraw", redraw, 0), ("holdout", holdout, 0), ("patience", patience, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+        check_int(name, value, least)
     n = _segments(path, segments)
     history: list[dict] = []
     checks: list[dict] = []

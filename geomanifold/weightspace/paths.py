@@ -22,6 +22,7 @@ import torch
 from numpy.polynomial.legendre import leggauss
 from torch import Tensor, nn
 
+from ..arguments import check_int
 from ..bases import Bernstein, BSpline
 from ..geometry import LinearBasisManifold
 
@@ -177,15 +178,13 @@ def polyline(
     start: Tensor, end: Tensor, interior_points: int = 16, interior: Tensor | None = None
 ) -> PinnedCurve:
     """A free polyline with ``n = interior_points`` interior points at ``t = i / (n + 1)``."""
-    if not isinstance(interior_points, int) or interior_points < 0:
-        raise ValueError(f"interior_points must be an int >= 0, got {interior_points!r}")
+    check_int("interior_points", interior_points, 0)
     return PinnedCurve(BSpline.open(interior_points + 2, 1), start, end, interior)
 
 
 def bezier(start: Tensor, end: Tensor, degree: int = 2) -> PinnedCurve:
     """A Bézier curve of ``degree`` (``degree − 1`` free control points)."""
-    if not isinstance(degree, int) or degree < 1:
-        raise ValueError(f"degree must be an int >= 1, got {degree!r}")
+    check_int("degree", degree, 1)
     return PinnedCurve(Bernstein(degree), start, end)
 
 
