@@ -11,6 +11,7 @@ evenly spaced ``t`` with BatchNorm statistics recomputed at each point. It falls
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import DataSplit
+from ..summary import format_mean_interval
 from ..weightspace.evaluate import evaluate_path
 from ..weightspace.functional import parameter_vector
 from ..weightspace.paths import straight_line
@@ -171,7 +173,7 @@ def format_table(summary: Sequence[dict]) -> str:
 
     def cell(row: dict, key: str) -> str:
         spread = row[f"{key}_sd"]
-        return f"{row[key]:.4f} ± {spread:.4f}" if spread is not None else f"{row[key]:.4f} (1 seed)"
+        return format_mean_interval(row[key], math.nan if spread is None else spread)
 
     lines = [f"{'k':>6}{'error barrier':>22}{'loss barrier':>22}{'end error':>11}"]
     for row in summary:
