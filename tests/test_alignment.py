@@ -53,13 +53,13 @@ def cnn_groupnorm():
     )
 
 
-def mlp_layernorm():
+def mlp_layernorm(hidden: int = 12):
     return nn.Sequential(
         nn.Flatten(),
-        nn.Linear(16, 12),
-        nn.LayerNorm(12),
+        nn.Linear(16, hidden),
+        nn.LayerNorm(hidden),
         nn.GELU(),
-        nn.Linear(12, 10),
+        nn.Linear(hidden, 10),
         nn.ReLU(),
         nn.Linear(10, 3),
     )
@@ -254,15 +254,7 @@ def test_bad_input_gets_one_line_errors_naming_the_argument():
         align_hidden_units(a, b, xs, spec=PermutationSpec({"1.bias": ("P", None)}))
     with pytest.raises(SpecError, match=r"groups names permutations \['Q'\]"):
         align_hidden_units(a, b, xs, spec=PermutationSpec({"1.bias": ("P",)}, groups={"Q": 2}))
-    other = nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(16, 13),
-        nn.LayerNorm(13),
-        nn.GELU(),
-        nn.Linear(13, 10),
-        nn.ReLU(),
-        nn.Linear(10, 3),
-    ).double()
+    other = mlp_layernorm(hidden=13).double()
     with pytest.raises(ValueError, match=r"^reference and other must have the same architecture: '1.weight'"):
         align_hidden_units(a, other, xs)
     with pytest.raises(ValueError, match="method must be one of weights, activations"):
