@@ -4,7 +4,7 @@ function")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -21,15 +21,16 @@ def has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, _NORMS) and m.track_running_stats for m in model.modules())
 
 
-def weight_function(model: nn.Module) -> Callable[[Tensor, Tensor], Tensor]:
-    """``(w: (D,), x: (N, *F)) -> outputs`` for optimising paths: networks with BatchNorm run in
+def weight_function(model: nn.Module) -> Callable[[Tensor | Mapping[str, Tensor], Tensor], Tensor]:
+    """``(w: (D,), x: (N, *F)) -> outputs`` for optimising paths (``w`` also as ``{name: tensor}``, see
+    :func:`~geomanifold.weightspace.functional.call_with_vector`): networks with BatchNorm run in
     training mode on the batch's own statistics (running buffers are copied and thrown away, so
     ``model`` is unchanged); others run in evaluation mode."""
     if not has_batchnorm(model):
         model.eval()
         return lambda w, x: call_with_vector(model, w, x)
 
-    def call(w: Tensor, x: Tensor) -> Tensor:
+    def call(w: Tensor | Mapping[str, Tensor], x: Tensor) -> Tensor:
         model.train()
         scratch = {name: b.clone() for name, b in model.named_buffers()}
         return call_with_vector(model, w, x, scratch)

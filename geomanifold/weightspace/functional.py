@@ -83,13 +83,15 @@ def load_vector_(model: nn.Module, w: Tensor) -> nn.Module:
 
 
 def call_with_vector(
-    model: nn.Module, w: Tensor, x: Tensor, buffers: Mapping[str, Tensor] | None = None
+    model: nn.Module, w: Tensor | Mapping[str, Tensor], x: Tensor, buffers: Mapping[str, Tensor] | None = None
 ) -> Tensor:
     """``f(x; w)``: ``model(x)`` with its parameters replaced by views of ``w: (D,)``.
 
     Args:
         model: any module; its train/eval mode applies (BatchNorm in eval mode uses ``buffers``).
-        w: ``(D,)`` weights in the layout of :func:`parameter_vector`; differentiable.
+        w: ``(D,)`` weights in the layout of :func:`parameter_vector`; differentiable. Or the same
+            weights already split, ``{name: tensor shaped like the parameter}`` (e.g. separate
+            leaves, to take the gradient per parameter without assembling a ``(D,)`` one).
         x: ``(N, *F)`` inputs.
         buffers: ``{name: tensor}`` to use instead of the model's own buffers (e.g. BatchNorm
             statistics recomputed for ``w``); the model's buffers when ``None``.
@@ -97,6 +99,6 @@ def call_with_vector(
     Returns:
         the model's outputs, e.g. logits ``(N, C)``.
     """
-    tensors = vector_to_parameters(model, w)
+    tensors = dict(w) if isinstance(w, Mapping) else vector_to_parameters(model, w)
     tensors.update(dict(model.named_buffers()) if buffers is None else buffers)
     return functional_call(model, tensors, (x,))

@@ -16,6 +16,7 @@ resamples the result as a polyline whose points are equally spaced in function s
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ from ..arguments import check_int
 from .batchnorm import weight_function
 from .divergence import check_divergence, output_divergence
 from .metrics import check_batch
-from .paths import PinnedCurve, polyline
+from .paths import PinnedCurve, combine, polyline
 
 __all__ = ["GeodesicResult", "constant_speed", "path_energy", "path_outputs", "solve_geodesic"]
 
@@ -105,25 +106,90 @@ class _BatchEnergy:
     """``Σ_j D(γ(s_j), γ(s_{j+1})) / (s_{j+1} − s_j)`` over the times ``0 = s_0 < s_1 < … < 1`` on
     one batch at a time (``n Σ_i D(γ(t_i), γ(t_{i+1}))`` on the uniform grid ``t_i = i / n``), with
     the two endpoints' outputs computed once per batch (BatchNorm on the batch's own statistics,
-    which are fixed with the batch)."""
+    which are fixed with the batch).
+
+    The points ``γ(s_j)`` are formed in ``m`` reused ``(D,)`` buffers (one without gradients) and
+    enter the network as separate per-parameter leaves, so that :meth:`gradient` writes
+    ``∂E/∂P_k = Σ_j φ_k(s_j) ∂E/∂γ(s_j)`` straight into a given ``(K − 2, D)`` buffer: no ``(D,)``
+    gradient is assembled per point and no ``(D,)`` or ``(K − 2, D)`` tensor is allocated per
+    evaluation."""
 
     def __init__(self, model: nn.Module, path: PinnedCurve, x: Tensor, kind: str, times: Tensor) -> None:
         self.call = weight_function(model)
         self.path, self.kind = path, kind
+        named = list(model.named_parameters())
+        self.names = [name for name, _ in named]
+        self.shapes = [p.shape for _, p in named]
+        self.sizes = [p.numel() for _, p in named]
+        self.scratch: list[Tensor] = []
+        self.leaves: list[list[Tensor]] = []
+        self.last: weakref.ref | None = None
         self.use(x, times)
 
     def use(self, x: Tensor, times: Tensor) -> None:
         """Measure the energy on ``x: (N, *F)`` at the interior times ``times: (m,)`` from now on."""
         self.x, self.times = x, times
         self.widths = torch.diff(torch.cat([times.new_zeros(1), times, times.new_ones(1)]))
+        self.terms = self.path.terms(times)
         with torch.no_grad():
             self.ends = [self.call(w, x).reshape(len(x), -1) for w in (self.path.start, self.path.end)]
 
+    def _buffer(self, rows: int) -> list[Tensor]:
+        """The points' buffers, ``≥ rows`` separate ``(D,)`` tensors (a point's leaves share the
+        version counter of their storage, so the next point must not be formed in the same one)."""
+        while len(self.scratch) < rows:
+            self.scratch.append(self.path.start.new_empty(self.path.dim))
+        return self.scratch
+
     def __call__(self) -> Tensor:
-        inner = [self.call(w, self.x).reshape(len(self.x), -1) for w in self.path.points(self.times)]
+        """The energy: scalar, differentiable (through :meth:`gradient`) when grad mode is on."""
+        rows = [self.path.start, *self.path.interior.detach().unbind(0), self.path.end]
+        grad = torch.is_grad_enabled()
+        buffer = self._buffer(len(self.terms) if grad else 1)
+        self.leaves, self.last = [], None
+        inner = []
+        for j, terms in enumerate(self.terms):
+            w = combine(terms, rows, buffer[j if grad else 0])
+            if grad:
+                pieces = zip(w.split(self.sizes), self.shapes, strict=True)
+                leaves = [piece.view(shape).detach().requires_grad_() for piece, shape in pieces]
+                self.leaves.append(leaves)
+                w = dict(zip(self.names, leaves, strict=True))
+            inner.append(self.call(w, self.x).reshape(len(self.x), -1))
         outputs = torch.stack([self.ends[0], *inner, self.ends[1]])
         divergences = output_divergence(outputs[:-1], outputs[1:], self.kind)
-        return (divergences / self.widths.to(divergences)).sum()
+        energy = (divergences / self.widths.to(divergences)).sum()
+        self.last = weakref.ref(energy)  # not a reference: dropping the energy frees its graph
+        return energy
+
+    def gradient(self, energy: Tensor, out: Tensor) -> Tensor:
+        """``∂E/∂P`` of ``energy``, the last value of this object, into ``out: (K − 2, D)`` (the graph
+        is freed): ``φ_k(s_j) ∂E/∂γ(s_j)`` summed over the points, as the chain rule through
+        :meth:`PinnedCurve.points` does; returns ``out``."""
+        if self.last is None or self.last() is not energy or not self.leaves:
+            raise ValueError("energy must be the last value returned by this energy, with its graph")
+        leaves = [leaf for point in self.leaves for leaf in point]
+        grads = torch.autograd.grad(energy, leaves, allow_unused=True, materialize_grads=True)
+        count, filled = len(self.sizes), [False] * len(out)
+        for j, terms in enumerate(self.terms):
+            pieces = grads[j * count : (j + 1) * count]
+            for k, c in terms:
+                if not 0 < k <= len(out):
+                    continue  # an endpoint
+                row = out[k - 1].split(self.sizes)
+                if filled[k - 1]:
+                    term = self._buffer(1)[0].split(self.sizes)  # the points are no longer needed
+                    for piece, total, scaled in zip(pieces, row, term, strict=True):
+                        total.add_(torch.mul(piece.reshape(-1), c, out=scaled))
+                else:
+                    for piece, total in zip(pieces, row, strict=True):
+                        torch.mul(piece.reshape(-1), c, out=total)
+                filled[k - 1] = True
+        for k, done in enumerate(filled):
+            if not done:
+                out[k].zero_()
+        self.leaves, self.last = [], None
+        return out
 
 
 class _ScaledConjugateGradient:
@@ -138,15 +204,19 @@ class _ScaledConjugateGradient:
         self.energy, self.fraction, self.tau = energy, fraction, fraction
         self.interior = energy.path.interior
         self.h = float((energy.path.end - energy.path.start).norm()) / segments
-        self.start = torch.empty_like(self.interior.detach())
+        # the trial's start, the direction and two gradients (this step's and the next), reused
+        self.start, self.direction, self.gradient, self.spare = (
+            torch.empty_like(self.interior.detach()) for _ in range(4)
+        )
 
     def restart(self) -> float:
         """Energy and gradient on the current batch; the direction restarts along ``−gradient``."""
         self.current = None
         self.current = self.energy()
-        (self.gradient,) = torch.autograd.grad(self.current, self.interior)
+        self.energy.gradient(self.current, self.gradient)
         self.squared = float(torch.vdot(self.gradient.flatten(), self.gradient.flatten()))  # |g|²
-        self.direction, self.along_gradient = -self.gradient, True
+        torch.neg(self.gradient, out=self.direction)
+        self.along_gradient = True
         return self.current.item()
 
     def step(self, last: bool = False) -> bool | None:
@@ -178,19 +248,20 @@ class _ScaledConjugateGradient:
         if last:
             self.current = trial.detach()  # no gradient here: free the graph now
             return True
-        (new,) = torch.autograd.grad(trial, self.interior)
+        new = self.energy.gradient(trial, self.spare)
         flat, squared = new.flatten(), self.squared
         self.squared = float(torch.vdot(flat, flat))
         beta = max(0.0, (self.squared - float(torch.vdot(flat, gradient.flatten()))) / max(squared, 1e-300))
-        self.direction = direction.mul_(beta).sub_(new)
-        self.gradient, self.along_gradient = new, False
+        direction.mul_(beta).sub_(new)
+        self.gradient, self.spare, self.along_gradient = new, gradient, False
         return True
 
     def _reset(self) -> bool | None:
         """Restart along ``−gradient``: ``None`` if the direction already was ``−gradient``."""
         if self.along_gradient:
             return None
-        self.direction, self.along_gradient = -self.gradient, True
+        torch.neg(self.gradient, out=self.direction)
+        self.along_gradient = True
         return False
 
 

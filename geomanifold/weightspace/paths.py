@@ -28,7 +28,7 @@ from ..geometry import LinearBasisManifold
 
 NODES_PER_SPAN = 8
 
-__all__ = ["PinnedCurve", "bezier", "bspline_path", "polyline", "straight_line"]
+__all__ = ["PinnedCurve", "bezier", "bspline_path", "combine", "polyline", "straight_line"]
 
 
 def _check_endpoints(start: Tensor, end: Tensor) -> None:
@@ -118,24 +118,24 @@ class PinnedCurve(nn.Module):
         # derivative coefficients sum to 0: mix the offsets from the start (less cancellation)
         return coefficients[:, 1:] @ (self.control_points()[1:] - self.start)
 
+    def terms(self, t) -> list[list[tuple[int, float]]]:
+        """For each time of ``t: (T,)``, the nonzero basis values ``[(k, φ_k(t))]`` (at most
+        ``degree + 1`` for a B-spline), ``k`` indexing the control points endpoints included:
+        ``γ(t) = Σ φ_k(t) P_k`` over them."""
+        coefficients = self.basis.partial(_times(t, self.start)[:, None], (0,))
+        return [[(k, c) for k, c in enumerate(row) if c != 0] for row in coefficients.tolist()]
+
+    def rows(self) -> list[Tensor]:
+        """The control points ``[P_0, …, P_{K-1}]``, ``(D,)`` each (differentiable in the interior)."""
+        return [self.start, *self.interior.unbind(0), self.end]
+
     def points(self, t) -> list[Tensor]:
         """``[γ(t_j)]``, one ``(D,)`` tensor per time of ``t: (T,)``, summing only the nonzero basis
-        values (at most ``degree + 1`` for a B-spline; a point at a control point's own time is that
-        point itself): no ``(K, D)`` concatenation and no dense ``(T, K) × (K, D)`` product, which
-        with so few rows runs far below the machine's speed."""
-        coefficients = self.basis.partial(_times(t, self.start)[:, None], (0,))
-        rows = [self.start, *self.interior.unbind(0), self.end]
-        points = []
-        for row in coefficients.tolist():
-            terms = [(c, rows[k]) for k, c in enumerate(row) if c != 0]
-            if len(terms) == 1 and terms[0][0] == 1:
-                points.append(terms[0][1])
-                continue
-            point = torch.zeros_like(self.start) if not terms else terms[0][1] * terms[0][0]
-            for c, w in terms[1:]:
-                point = point.add_(w, alpha=c)
-            points.append(point)
-        return points
+        values (:func:`combine`; a point at a control point's own time is that point itself): no
+        ``(K, D)`` concatenation and no dense ``(T, K) × (K, D)`` product, which with so few rows
+        runs far below the machine's speed."""
+        rows = self.rows()
+        return [combine(terms, rows) for terms in self.terms(t)]
 
     def forward(self, t) -> Tensor:
         """``γ(t)``: ``(T,)`` → ``(T, D)``."""
@@ -167,6 +167,21 @@ class PinnedCurve(nn.Module):
         """``∫ |γ'(t)|² dt`` (exact: ``|B − A|²`` for the straight line)."""
         speed2, weights = self._squared_speed_quadrature()
         return float(weights @ speed2)
+
+
+def combine(terms: list[tuple[int, float]], rows: list[Tensor], out: Tensor | None = None) -> Tensor:
+    """``Σ c · rows[k]`` over ``terms = [(k, c)]``: ``(D,)``; the row itself for a single coefficient
+    of 1 (no copy), else formed in ``out`` (a new tensor when ``None``) by one scaling and one
+    fused ``add_`` per further term."""
+    if len(terms) == 1 and terms[0][1] == 1:
+        return rows[terms[0][0]]
+    if not terms:
+        return torch.zeros_like(rows[0]) if out is None else out.zero_()
+    (k, c), *rest = terms
+    point = torch.mul(rows[k], c, out=out) if out is not None else rows[k] * c
+    for k, c in rest:
+        point = point.add_(rows[k], alpha=c)
+    return point
 
 
 def straight_line(start: Tensor, end: Tensor) -> PinnedCurve:
