@@ -27,7 +27,15 @@ from ..experiments.networks import build_network
 from ..io import write_json
 from ..weightspace.divergence import DIVERGENCES
 from ..weightspace.functional import check_vector, parameter_vector
-from .common import add_run_options, existing_file, name_list, positive_float, positive_int, setup_run
+from .common import (
+    add_run_options,
+    existing_file,
+    name_list,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    setup_run,
+)
 from .train import add_network_options
 
 __all__ = ["DEFAULT_OUT", "SMOKE_ARGS", "load_endpoints", "register", "run"]
@@ -121,6 +129,22 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=f"inputs of each fitting batch of the geodesic solver (default: {defaults.metric_batch})",
     )
     parser.add_argument(
+        "--redraw",
+        type=non_negative_int,
+        default=defaults.redraw,
+        metavar="N",
+        help=f"steps of the geodesic solver per fitting batch, redrawn after each round "
+        f"(0: one fixed batch; default: {defaults.redraw})",
+    )
+    parser.add_argument(
+        "--holdout",
+        type=non_negative_int,
+        default=defaults.holdout,
+        metavar="N",
+        help="training inputs the geodesic solver never fits; a round of steps is kept only if it lowers "
+        f"the path energy on them (at most half the inputs; 0: no check; default: {defaults.holdout})",
+    )
+    parser.add_argument(
         "--bezier-epochs",
         type=positive_int,
         default=defaults.bezier_epochs,
@@ -185,6 +209,8 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         geodesic_lr=args.geodesic_lr,
         metric_batch=args.metric_batch,
+        redraw=args.redraw,
+        holdout=args.holdout,
         bezier_epochs=args.bezier_epochs,
         batch_size=args.batch_size,
         points=args.points,

@@ -26,7 +26,7 @@ from ..weightspace.connectivity import train_curve_on_loss
 from ..weightspace.ensemble import path_ensemble
 from ..weightspace.evaluate import evaluate_path
 from ..weightspace.functional import parameter_vector
-from ..weightspace.geodesic import solve_geodesic
+from ..weightspace.geodesic import HOLDOUT, REDRAW, solve_geodesic
 from ..weightspace.paths import PinnedCurve, bezier, bspline_path, polyline, straight_line
 from .datasets import load_data
 from .networks import build_network, train_network
@@ -84,6 +84,8 @@ class ConnectOptions:
         interior: free interior points of the geodesic polyline.
         steps, geodesic_lr, metric_batch: steps, first step (in segment lengths of the chord) and
             fitting batch of the geodesic solver (:func:`~geomanifold.weightspace.geodesic.solve_geodesic`).
+        redraw, holdout: its steps per fitting batch (0: one fixed batch) and the training inputs
+            held out to check each round (0: no check).
         autoneb_cycles, autoneb_steps: AutoNEB's cycles and Adam steps per cycle (learning rate
             ``bezier_lr``, minibatches of ``batch_size``).
         bezier_epochs, bezier_lr, batch_size: training of the mode-connecting Bézier curve.
@@ -98,6 +100,8 @@ class ConnectOptions:
     steps: int = 300
     geodesic_lr: float | None = None
     metric_batch: int = 256
+    redraw: int = REDRAW
+    holdout: int = HOLDOUT
     bezier_epochs: int = 3
     bezier_lr: float = 1e-3
     autoneb_cycles: int = 3
@@ -117,6 +121,9 @@ class ConnectOptions:
                 "--points must be an integer >= 3 (the two endpoints and at least one interior point "
                 f"of each path), got {self.points!r}"
             )
+        for option, value in (("--redraw", self.redraw), ("--holdout", self.holdout)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{option} must be an integer >= 0 (0: off), got {value!r}")
 
 
 def _path(
@@ -168,6 +175,8 @@ def _path(
         None,
         generator,
         progress,
+        redraw=options.redraw,
+        holdout=options.holdout,
     )
     return result.constant_speed
 
