@@ -10,6 +10,15 @@ ratio against ``(interior + 1)`` training steps, the peak resident memory of the
 after the solve, the sizes of the solver's ``(interior, D)`` tensors, and the
 path energy on the held-out inputs at the start and after each round. Asserts nothing.
 
+Also, in the same run, the floor of a step: ``interior`` forward and backward passes of the network
+alone (best of 3, no optimiser step) plus the passes over ``(interior, D)`` tensors that one accepted
+step of this solver makes (best of 3, on tensors allocated once): forming the points at the trial
+(one scaling and one fused multiply-add per point), scattering their gradients to the control
+points (one scaling per point and per control point, one more addition for the second term), the
+trial move, the conjugate-direction update, three inner products and a norm, and the copy of the
+trial's start. Per-round costs (the gradient on each new batch, the held-out check, the endpoints'
+outputs) come on top of it.
+
     python benchmarks/geodesic_at_scale.py [--width 64] [--epochs 1] [--steps 20] [--interior 6]
                                            [--batch 256] [--threads 1]
 """
@@ -49,6 +58,46 @@ def training_step_seconds(
         best = min(best, time.process_time() - start)
     model.load_state_dict(state)
     model.eval()
+    return best
+
+
+def network_seconds(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int = 3) -> float:
+    """Best of ``repeats`` forward and backward passes of cross-entropy on ``(x, y)`` (no optimiser)."""
+    model.train()
+    best = float("inf")
+    for _ in range(repeats + 1):
+        start = time.process_time()
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        best = min(best, time.process_time() - start)
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    return best
+
+
+def passes_seconds(interior: int, weights: int, repeats: int = 3) -> float:
+    """Best of ``repeats`` of one accepted step's passes over ``(interior, D)`` tensors (see above)."""
+    x, start, direction, gradient, new = (torch.rand(interior, weights) for _ in range(5))
+    ends = torch.rand(2, weights)
+    rows = [ends[0], *x.unbind(0), ends[1]]
+    points = torch.empty(interior, weights)
+    best = float("inf")
+    for _ in range(repeats):
+        began = time.process_time()
+        torch.linalg.vector_norm(direction)
+        torch.vdot(gradient.flatten(), direction.flatten())
+        start.copy_(x)
+        torch.add(start, direction, alpha=1e-3, out=x)
+        for j, point in enumerate(points):  # a point between control points j and j + 1
+            torch.mul(rows[j], 0.6, out=point).add_(rows[j + 1], alpha=0.4)
+        for j in range(interior):  # each control point gets one term, all but two a second
+            torch.mul(points[j], 0.6, out=new[j])
+            if 0 < j < interior - 1:
+                new[j].add_(torch.mul(points[j - 1], 0.4, out=start[0]))
+        torch.vdot(new.flatten(), new.flatten())
+        torch.vdot(new.flatten(), gradient.flatten())
+        direction.mul_(0.5).sub_(new)
+        best = min(best, time.process_time() - began)
     return best
 
 
@@ -98,9 +147,18 @@ def main() -> None:
         f"{fixed_cost:.0f} s resampling; {per_step:.2f} s CPU per step = "
         f"{per_step / ((args.interior + 1) * train):.2f} x (interior + 1) training steps"
     )
+    peak = peak_mib()
+    network = network_seconds(model_a, x, y)  # after the solve: its tensors are not in the peaks above
+    passes = passes_seconds(args.interior, weights)
+    floor = args.interior * network + passes
+    print(
+        f"floor: {args.interior} x forward and backward {network:.3f} s + the solver's passes over "
+        f"(interior, D) tensors {passes:.3f} s = {floor:.2f} s CPU = "
+        f"{floor / ((args.interior + 1) * train):.2f} x (interior + 1) training steps"
+    )
     print(
         f"peak resident memory: {before:.0f} MiB before the solve, {resampled:.0f} MiB after a resampling "
-        f"alone, {peak_mib():.0f} MiB after the solve"
+        f"alone, {peak:.0f} MiB after the solve"
     )
     print(
         f"fitting-batch energy: {result.initial_energy:.2f} at the start, {result.history[-1]['energy']:.2f} "
