@@ -122,6 +122,7 @@ class _BatchEnergy:
         self.shapes = [p.shape for _, p in named]
         self.sizes = [p.numel() for _, p in named]
         self.scratch: list[Tensor] = []
+        self.spare = path.start.new_empty(0)  # one parameter's scaled gradient, the second of two terms
         self.leaves: list[list[Tensor]] = []
         self.last: weakref.ref | None = None
         self.use(x, times)
@@ -165,30 +166,50 @@ class _BatchEnergy:
     def gradient(self, energy: Tensor, out: Tensor) -> Tensor:
         """``∂E/∂P`` of ``energy``, the last value of this object, into ``out: (K − 2, D)`` (the graph
         is freed): ``φ_k(s_j) ∂E/∂γ(s_j)`` summed over the points, as the chain rule through
-        :meth:`PinnedCurve.points` does; returns ``out``."""
+        :meth:`PinnedCurve.points` does; returns ``out``.
+
+        One backward pass; each parameter's gradient at each point is scattered into ``out`` as
+        soon as it is computed and then dropped, so that at most a few parameters' gradients are
+        held at a time (two terms of one slice are rounded as autograd sums them: each scaled,
+        then added)."""
         if self.last is None or self.last() is not energy or not self.leaves:
             raise ValueError("energy must be the last value returned by this energy, with its graph")
-        leaves = [leaf for point in self.leaves for leaf in point]
-        grads = torch.autograd.grad(energy, leaves, allow_unused=True, materialize_grads=True)
-        count, filled = len(self.sizes), [False] * len(out)
-        for j, terms in enumerate(self.terms):
-            pieces = grads[j * count : (j + 1) * count]
-            for k, c in terms:
-                if not 0 < k <= len(out):
-                    continue  # an endpoint
-                row = out[k - 1].split(self.sizes)
-                if filled[k - 1]:
-                    term = self._buffer(1)[0].split(self.sizes)  # the points are no longer needed
-                    for piece, total, scaled in zip(pieces, row, term, strict=True):
-                        total.add_(torch.mul(piece.reshape(-1), c, out=scaled))
-                else:
-                    for piece, total in zip(pieces, row, strict=True):
-                        torch.mul(piece.reshape(-1), c, out=total)
-                filled[k - 1] = True
-        for k, done in enumerate(filled):
-            if not done:
-                out[k].zero_()
-        self.leaves, self.last = [], None
+        slices = [row.split(self.sizes) for row in out]
+        filled: set[tuple[int, int]] = set()
+        if len(self.spare) == 0:
+            self.spare = self.path.start.new_empty(max(self.sizes))
+
+        def scatter(j: int, i: int) -> Callable[[Tensor], None]:
+            def hook(leaf: Tensor) -> None:
+                piece = leaf.grad.reshape(-1)
+                for k, c in self.terms[j]:
+                    if not 0 < k <= len(out):
+                        continue  # an endpoint
+                    total = slices[k - 1][i]
+                    if (k, i) in filled:
+                        total.add_(torch.mul(piece, c, out=self.spare[: len(piece)]))
+                    else:
+                        torch.mul(piece, c, out=total)
+                        filled.add((k, i))
+                leaf.grad = None
+
+            return hook
+
+        handles = [
+            leaf.register_post_accumulate_grad_hook(scatter(j, i))
+            for j, leaves in enumerate(self.leaves)
+            for i, leaf in enumerate(leaves)
+        ]
+        try:
+            energy.backward(inputs=[leaf for leaves in self.leaves for leaf in leaves])
+        finally:
+            for handle in handles:
+                handle.remove()
+            self.leaves, self.last = [], None
+        for k, row in enumerate(slices, 1):
+            for i, total in enumerate(row):
+                if (k, i) not in filled:
+                    total.zero_()  # a parameter the outputs do not depend on
         return out
 
 
