@@ -432,58 +432,76 @@ def shortest_geodesics(
     s0, s1 = s0.reshape(-1, m), s1.reshape(-1, m)
     n = len(s0)
     delta = _candidates(manifold, s0, s1)  # (C, n, m)
-    groups = len(delta)
+    groups = wraps = len(delta)
     lines = chart_line_length(manifold, s0.expand_as(delta), delta)  # (C, n)
     bound = lines.amin(0)
     g0, g1 = _metric(manifold, s0), _metric(manifold, s1)
     tile = lambda x: x.expand(groups, *x.shape).reshape(-1, *x.shape[1:])  # noqa: E731
     targets = s0 + delta
-    problem = (manifold, tile(s0), targets.reshape(-1, m))
-    metrics = (tile(g0), tile(g1), bound, groups)
     guess = _energy_initial_velocity(manifold, tile(s0), targets.reshape(-1, m))
-    shots = _shoot(*problem, guess, *metrics, max(tol, LOOSE_RESIDUAL), max_iter)
-    if tol < LOOSE_RESIDUAL:
-        # only the candidates that may be the shortest are refined to tol
-        loose = _norm(shots.velocity.nan_to_num(), tile(g0)).masked_fill(~shots.converged, float("inf"))
-        shortest = loose.view(groups, n).amin(0).repeat(groups)
-        contender = shots.converged & (loose <= shortest * (1 + CONTENDER_MARGIN))
-        tight = _shoot(
-            *problem, shots.velocity, *metrics, tol, max_iter, active=contender, residual=shots.residual
+    loose_tol = max(tol, LOOSE_RESIDUAL)
+    shots = _shoot(
+        manifold,
+        tile(s0),
+        targets.reshape(-1, m),
+        guess,
+        tile(g0),
+        tile(g1),
+        bound,
+        groups,
+        loose_tol,
+        max_iter,
+    )
+    loose = _norm(shots.velocity.nan_to_num(), tile(g0)).masked_fill(~shots.converged, float("inf"))
+    shortest = loose.view(groups, n).amin(0)
+    # pairs without a geodesic that can be certified are shot once more, towards the nearest
+    # candidate, from a more converged energy minimiser of their own (one more group of rows) ...
+    retry = ~(shortest <= bound * (1 + LINE_MARGIN))
+    # ... while the candidates that may be the shortest are refined from ``loose_tol`` to ``tol``
+    refine = shots.converged & (loose <= shortest.repeat(groups) * (1 + CONTENDER_MARGIN))
+    refine &= tol < loose_tol
+    nearest = targets[lines.argmin(0), torch.arange(n)]
+    extra = torch.zeros_like(s0)
+    if retry.any():
+        extra[retry] = _energy_initial_velocity(manifold, s0[retry], nearest[retry], iters=300)
+    nothing = torch.zeros(n, dtype=torch.bool, device=s0.device)
+    shots = _Shots(
+        torch.cat([shots.velocity, torch.full_like(extra, float("nan"))]),
+        torch.cat([shots.residual, torch.full_like(bound, float("inf"))]),
+        torch.cat([shots.converged & (tol >= loose_tol), nothing]),
+        torch.cat([shots.left, nothing]),
+        torch.cat([shots.beyond_conjugate, nothing]),
+    )
+    groups += 1
+    tile = lambda x: x.expand(groups, *x.shape).reshape(-1, *x.shape[1:])  # noqa: E731
+    active = torch.cat([refine, retry])
+    if active.any():
+        second = _shoot(
+            manifold,
+            tile(s0),
+            torch.cat([targets.reshape(-1, m), nearest]),
+            torch.cat([shots.velocity[:-n].nan_to_num(), extra]),
+            tile(g0),
+            tile(g1),
+            bound,
+            groups,
+            tol,
+            max_iter,
+            active=active,
+            residual=shots.residual,
         )
         shots = _Shots(
-            tight.velocity,
-            torch.where(contender, tight.residual, shots.residual),
-            tight.converged,
-            shots.left | tight.left,
-            shots.beyond_conjugate | tight.beyond_conjugate,
+            torch.where(active[:, None], second.velocity, shots.velocity),
+            torch.where(active, second.residual, shots.residual),
+            torch.where(active, second.converged, shots.converged),
+            shots.left | second.left,
+            shots.beyond_conjugate | second.beyond_conjugate,
         )
-    lengths = _norm(shots.velocity, tile(g0)).nan_to_num(float("inf")).view(groups, n)
-    length, best = lengths.min(0)
+    lengths = _norm(shots.velocity.nan_to_num(), tile(g0)).masked_fill(~shots.converged, float("inf"))
+    length, best = lengths.view(groups, n).min(0)
     pick = lambda x: x.view(groups, n, *x.shape[1:])[best, torch.arange(n)]  # noqa: E731
     velocity, residual = pick(shots.velocity), pick(shots.residual)
     certified = torch.isfinite(length) & (length <= bound * (1 + LINE_MARGIN))
-    retry = (~certified).nonzero().squeeze(1)
-    if retry.numel():
-        nearest = lines.argmin(0)[retry]
-        guess = _energy_initial_velocity(manifold, s0[retry], targets[nearest, retry], iters=300)
-        again = _shoot(
-            manifold,
-            s0[retry],
-            targets[nearest, retry],
-            guess,
-            g0[retry],
-            g1[retry],
-            bound[retry],
-            1,
-            tol,
-            max_iter,
-        )
-        again_length = _norm(again.velocity, g0[retry]).nan_to_num(float("inf"))
-        better = again_length < length[retry]
-        length[retry] = torch.where(better, again_length, length[retry])
-        velocity[retry] = torch.where(better[:, None], again.velocity, velocity[retry])
-        residual[retry] = torch.where(better, again.residual, residual[retry])
-        certified = torch.isfinite(length) & (length <= bound * (1 + LINE_MARGIN))
     reasons = {}
     for i in (~certified).nonzero().squeeze(1).tolist():
         rows = torch.arange(groups, device=s0.device) * n + i
@@ -504,6 +522,6 @@ def shortest_geodesics(
         residual=residual.reshape(shape),
         converged=certified.reshape(shape),
         tol=tol,
-        candidates=groups,
+        candidates=wraps,
         reasons=reasons,
     )
