@@ -5,18 +5,23 @@ The geodesic equation ``s''^k + Γ^k_ij s'^i s'^j = 0`` and the transport equati
 ``t ∈ [0, 1]`` by the adaptive Dormand–Prince 8(5,3) method of :mod:`.integrate`, all points in one
 batch.
 
-The logarithm solves ``exp(s0, v) = s1`` by Newton shooting, for all pairs and all candidate
-targets at once (every wrap-around of the periodic coordinates, both ways round), starting from
-the initial velocity of a polyline that minimises a discrete path energy (close to the geodesic,
-so a few Newton iterations suffice), with the
-Jacobian ``∂ exp / ∂ v`` from forward differences integrated in the same step-size group. Early
-iterations integrate loosely (local tolerance 1e-6 times the residual), the last ones at
-``tol / 100``. A pair is *certified* when a candidate's endpoint residual
+The logarithm solves ``exp(s0, v) = s1`` by Newton shooting, for all pairs at once, with periodic
+coordinates compared modulo their period (``φ`` and ``φ + 2π`` are one point). Each pair is shot
+from several candidate starts, one towards every wrap-around of ``s1`` (both ways round each
+periodic coordinate): the initial velocity of a polyline that minimises a discrete path energy
+(close to a geodesic, so a few Newton iterations suffice). The Jacobian ``∂ exp / ∂ v`` comes from
+forward differences integrated in the same step-size group; a rejected Newton step is retried at
+four successive halvings in one integration. Every candidate is first shot to the residual
+``LOOSE_RESIDUAL`` (integrated at local tolerance 1e-6 times the residual, down to 1e-8); only the
+candidates within ``CONTENDER_MARGIN`` of the shortest of their pair are then refined to ``tol``
+(integrated at ``tol / 100``), since a batch costs as much as its slowest trajectory at the
+tightest tolerance. A pair is *certified* when a candidate's endpoint residual
 ``|exp(s0, v) − s1|_g / |v|_g`` is at most ``tol``, the geodesic has not passed a conjugate point
 (``det ∂ exp / ∂ v > 0``) and the shortest such geodesic is no longer than the straight chart
-line between the points (a curve that joins them, so an upper bound on the distance). Pairs that
-fail are retried once towards the nearest candidate, from a more converged energy minimiser of
-their own; pairs that still fail are reported with the reason.
+line between the points (a curve that joins them, so an upper bound on the distance). Pairs with
+no such geodesic after the first round are shot once more, during the refinement, towards the
+nearest candidate from a more converged energy minimiser of their own; pairs that still fail are
+reported with the reason.
 """
 
 from __future__ import annotations
