@@ -1,10 +1,11 @@
-"""Start-up time of the ``geomanifold`` console script: ``--help``, a usage error and one command's
-``--help``, against the interpreter alone and ``import torch`` measured in the same run.
+"""Start-up time of the ``geomanifold`` console script: ``--help``, a usage error, every command's
+``--help`` and a bad option value, against the interpreter alone and ``import torch`` measured in
+the same run.
 
 Each variant is a fresh ``python -c`` process, timed round-robin (so load affects all alike); the
 best of ``--repeats`` is kept, since on a loaded machine only the fastest run approaches the
 idle time. ``--other-tree DIR`` adds the same command lines run from another checkout (e.g. the
-main branch before the lazy imports), for a before/after in one run.
+main branch before a change), for a before/after in one run.
 
     python benchmarks/bench_cli_start.py --repeats 7 --other-tree ../main
 """
@@ -18,15 +19,23 @@ import sys
 import time
 from pathlib import Path
 
+from geomanifold.commands import command_infos  # reads the command files, imports none
+
 HERE = Path(__file__).resolve().parents[1]
 
+MAIN = "from geomanifold.cli import main; main({argv!r})"
 COMMANDS = {
     "python -c pass": "pass",
     "import torch": "import torch",
-    "geomanifold --help": "from geomanifold.cli import main; main(['--help'])",
-    "geomanifold bogus (usage error)": "from geomanifold.cli import main; main(['bogus'])",
-    "geomanifold train --help": "from geomanifold.cli import main; main(['train', '--help'])",
+    "geomanifold --help": MAIN.format(argv=["--help"]),
+    "geomanifold bogus (usage error)": MAIN.format(argv=["bogus"]),
+    **{
+        f"geomanifold {command.name} --help": MAIN.format(argv=[command.name, "--help"])
+        for command in command_infos()
+    },
+    "geomanifold connect --align sideways": MAIN.format(argv=["connect", "--align", "sideways"]),
 }
+REFERENCES = ("python -c pass", "import torch")  # the same in every tree
 
 
 def seconds(code: str, tree: Path) -> float:
@@ -44,8 +53,9 @@ def main() -> None:
     args = parser.parse_args()
     runs = {name: (code, HERE) for name, code in COMMANDS.items()}
     if args.other_tree is not None:
-        for name in ("geomanifold --help", "geomanifold bogus (usage error)"):
-            runs[f"{name} [{args.other_tree.name}]"] = (COMMANDS[name], args.other_tree.resolve())
+        for name, code in COMMANDS.items():
+            if name not in REFERENCES:
+                runs[f"{name} [{args.other_tree.name}]"] = (code, args.other_tree.resolve())
     best = {name: float("inf") for name in runs}
     for _ in range(args.repeats):
         for name, (code, tree) in runs.items():
@@ -53,7 +63,7 @@ def main() -> None:
     reference = best["import torch"]
     print(f"best of {args.repeats} runs (load average {os.getloadavg()[0]:.1f}); ratio to `import torch`")
     for name, value in best.items():
-        print(f"  {name:<45} {value:7.3f} s  {value / reference:6.2f}×")
+        print(f"  {name:<52} {value:7.3f} s  {value / reference:6.2f}×")
 
 
 if __name__ == "__main__":

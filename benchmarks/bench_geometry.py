@@ -53,6 +53,8 @@ from torch.func import jvp
 
 import geomanifold as gm
 from geomanifold.bases import Fourier, TensorProduct
+from geomanifold.geometry import geodesics
+from geomanifold.geometry.integrate import integrate
 
 # the generic path holds about this many float64 numbers per point and ambient dimension
 # (replicated points of the nested jvps, primal and tangents, the stacked jet)
@@ -252,11 +254,21 @@ def geodesic_pairs(kind: str, count: int, seed: int, backend: str | None = None)
         manifold.compile_geodesics(backend).shortest_geodesics(*_pairs(kind, 2, seed + 1))
         compile_wall = time.perf_counter() - start
     s0, s1 = _pairs(kind, count, seed)
+    solve_calls = [0]
+    acceleration = manifold.geodesic_acceleration
+
+    def counted(s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        solve_calls[0] += 1
+        return acceleration(s, v)
+
+    manifold.geodesic_acceleration = counted
     start, cpu = time.perf_counter(), time.process_time()
     result = manifold.shortest_geodesics(s0, s1)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    del manifold.geodesic_acceleration
     exact = _closed_form(kind, s0, s1)
     ok = result.converged
+    floor, calls = certification_floor(manifold, s0[ok], result.velocity[ok], result.tol)
     rel = ((result.length - exact).abs() / exact)[ok]
     reasons = Counter(reason.split(";")[0][:70] for reason in result.reasons.values())
     return {
@@ -269,7 +281,32 @@ def geodesic_pairs(kind: str, count: int, seed: int, backend: str | None = None)
         "max_rel": rel.max().item() if ok.any() else float("nan"),
         "max_residual": result.residual[ok].max().item() if ok.any() else float("nan"),
         "reasons": dict(reasons),
+        "calls": solve_calls[0],
+        "floor": floor,
+        "floor_calls": calls,
     }
+
+
+def certification_floor(manifold: gm.EmbeddedManifold, s: torch.Tensor, v: torch.Tensor, tol: float):
+    """CPU seconds and right-hand sides of one integration of the returned geodesics and their
+    ``m`` Jacobian probes at the final tolerance ``tol / 100``: the least work any Newton shooting
+    must do once more to certify answers it was handed (a Newton iteration from an unverified
+    point needs at least two such integrations)."""
+    calls = [0]
+    rhs = geodesics._geodesic_rhs(manifold)
+
+    def counted(y: torch.Tensor) -> torch.Tensor:
+        calls[0] += 1
+        return rhs(y)
+
+    m = s.shape[-1]
+    probes = torch.stack([v] + [v + 1e-7 * e for e in torch.eye(m, dtype=v.dtype)])
+    y0 = torch.cat([s.expand_as(probes), probes], -1)
+    tolerance = torch.full((len(s),), tol / 100, dtype=s.dtype)
+    times = torch.tensor([0.0, 1.0], dtype=s.dtype)
+    cpu = time.process_time()
+    integrate(counted, y0, times, tolerance, geodesics._inside(manifold))
+    return time.process_time() - cpu, calls[0]
 
 
 def geomstats_log(count: int, seed: int) -> str:
@@ -398,9 +435,12 @@ def geodesic_report(args: argparse.Namespace) -> None:
             name += f", compiled ({args.compile}; compile and first call on 2 pairs {first:.1f} s wall)"
         print(
             f"   {name}: {row['pairs']} pairs in {row['time']:.2f} s wall, {row['cpu']:.2f} s CPU "
-            "(target ≤ 2 s for 1000); "
+            f"(target ≤ 2 s for 1000), {row['calls']} right-hand sides; "
             f"{row['certified']} certified, max relative error {row['max_rel']:.1e} "
             f"(target 1e-10), max residual {row['max_residual']:.1e}; "
+            f"one integration of the answers and their probes at the final tolerance (the least "
+            f"work left to any shooting handed them): {row['floor']:.2f} s CPU, "
+            f"{row['floor_calls']} right-hand sides; "
             f"not certified: {row['reasons'] or 'none'}",
             flush=True,
         )

@@ -45,9 +45,9 @@ def test_the_command_line_passes_them_on(monkeypatch, tmp_path):
         captured["options"] = options
         raise Stop
 
-    monkeypatch.setattr("geomanifold.commands.connect.connect_networks", stop)
+    monkeypatch.setattr("geomanifold.experiments.connect.connect_networks", stop)
     monkeypatch.setattr(
-        "geomanifold.commands.connect.train_endpoints",
+        "geomanifold.experiments.connect.train_endpoints",
         lambda split, arch, width, *rest, **kw: (build_network(arch, split, width, 0),) * 2,
     )
     with pytest.raises(Stop):

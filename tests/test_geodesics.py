@@ -7,6 +7,7 @@ import torch
 
 import geomanifold as gm
 from geomanifold.bases import Fourier, TensorProduct
+from geomanifold.geometry import geodesics
 from geomanifold.geometry.geodesics import GeodesicError
 
 F64 = torch.float64
@@ -238,3 +239,29 @@ def test_max_iter_and_times_must_be_positive_integers():
         flat.shortest_geodesics([0.0, 0.0], [1.0, 1.0], max_iter=0)
     with pytest.raises(ValueError, match="times must be an integer >= 2"):
         flat.geodesic([0.0, 0.0], [1.0, 1.0], times=1)
+
+
+def test_candidates_are_starting_guesses_compared_modulo_the_period():
+    # shooting towards the other wrap of s1 from the short geodesic's velocity: the end is s1 itself,
+    # a solution (φ and φ + 2π are one point), so the row converges at once to the short geodesic
+    sphere = gm.Sphere(1.0)
+    s0, s1 = torch.tensor([[0.9, 0.2]], dtype=F64), torch.tensor([[1.7, 1.1]], dtype=F64)
+    v = sphere.log(s0, s1)
+    g0, g1 = geodesics._metric(sphere, s0), geodesics._metric(sphere, s1)
+    bound = geodesics.chart_line_length(sphere, s0, s1 - s0)
+    shots = geodesics._shoot(
+        sphere, s0, s1 + torch.tensor([0.0, TWO_PI], dtype=F64), v.clone(), g0, g1, bound, 1, 1e-10, 30
+    )
+    assert shots.converged.all() and (shots.residual <= 1e-10).all()
+    torch.testing.assert_close(shots.velocity, v, rtol=1e-9, atol=1e-12)
+
+
+def test_random_polar_pairs_are_great_circles():
+    # the benchmark's batch in small: θ in [0.3, π − 0.3], some arcs pass near a pole, some
+    # pairs are nearly antipodal; all are certified, with the great circle's length
+    sphere = gm.Sphere(1.0)
+    s0 = torch.stack([uniform(40, 0.3, math.pi - 0.3, 10), uniform(40, 0, TWO_PI, 11)], -1)
+    s1 = torch.stack([uniform(40, 0.3, math.pi - 0.3, 12), uniform(40, 0, TWO_PI, 13)], -1)
+    result = sphere.shortest_geodesics(s0, s1)
+    assert result.converged.all() and not result.reasons and (result.residual <= 1e-10).all()
+    torch.testing.assert_close(result.length, great_circle(sphere, s0, s1), rtol=1e-10, atol=0)

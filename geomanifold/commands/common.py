@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..settings import ARCHITECTURES, DATA_SET_NAMES
+
 if TYPE_CHECKING:
     import torch
 
@@ -100,10 +102,8 @@ def existing_folder(text: str) -> Path:
 
 
 def add_arch_options(parser: argparse.ArgumentParser, arch: str, width: int) -> None:
-    """``--arch`` (one of :data:`~geomanifold.experiments.networks.ARCHITECTURES`, default ``arch``)
-    and ``--width`` (default ``width``)."""
-    from ..experiments.networks import ARCHITECTURES
-
+    """``--arch`` (one of :data:`~geomanifold.settings.ARCHITECTURES`, default ``arch``) and
+    ``--width`` (default ``width``)."""
     parser.add_argument("--arch", choices=ARCHITECTURES, default=arch, help=f"network (default: {arch})")
     parser.add_argument(
         "--width",
@@ -117,10 +117,8 @@ def add_arch_options(parser: argparse.ArgumentParser, arch: str, width: int) -> 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """``--data`` (one of the embedded or local data sets) and ``--data-dir`` (the folder of a local
     one)."""
-    from ..experiments.datasets import DATA_SETS
-
     parser.add_argument(
-        "--data", choices=list(DATA_SETS), default="mnist5k", help="data set (default: mnist5k)"
+        "--data", choices=DATA_SET_NAMES, default="mnist5k", help="data set (default: mnist5k)"
     )
     parser.add_argument(
         "--data-dir",

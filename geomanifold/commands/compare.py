@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..experiments.methods import METHODS
+from ..settings import CONDITIONING_METHODS as METHODS
 from .common import name_list
 from .conditioning_options import register_experiment, run_experiment, smoke_args
 

@@ -8,18 +8,9 @@ import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..conditioning.inference import CRITERIA
-from ..experiments.conditioning import (
-    ExperimentConfig,
-    format_paired,
-    format_summary,
-    run_suite,
-    write_outputs,
-)
-from ..experiments.methods import BACKBONES, MANIFOLDS
-from ..experiments.protocols import FEW_VALUES, PROTOCOLS
-from ..experiments.tasks import TASKS
+from ..settings import BACKBONES, CRITERIA, FEW_VALUES, MANIFOLDS, PROTOCOLS, TASK_NAMES
 from .common import (
     add_checkpoint_options,
     add_data_options,
@@ -32,6 +23,9 @@ from .common import (
     seed_list,
     setup_run,
 )
+
+if TYPE_CHECKING:
+    from ..experiments.conditioning import ExperimentConfig
 
 __all__ = [
     "DEFAULT_TRIALS",
@@ -79,7 +73,7 @@ def add_experiment_options(parser: argparse.ArgumentParser, default_out: Path) -
     output folder ``default_out``) and the checkpoint options."""
     add_data_options(parser)
     parser.add_argument(
-        "--task", choices=list(TASKS), default="rotation", help="context task (default: rotation)"
+        "--task", choices=TASK_NAMES, default="rotation", help="context task (default: rotation)"
     )
     parser.add_argument(
         "--manifold",
@@ -163,6 +157,8 @@ def experiment_config(args: argparse.Namespace, methods: tuple[str, ...]) -> Exp
     Raises:
         ValueError: an ``--infer-batches`` size larger than the test part.
     """
+    from ..experiments.conditioning import ExperimentConfig
+
     trials = args.trials or (DEFAULT_TRIALS if args.tune else 0)
     validation = args.validation if args.validation is not None else (DEFAULT_VALIDATION if trials else 0.0)
     if any(b < 1 for b in args.infer_batches):
@@ -198,6 +194,8 @@ def experiment_config(args: argparse.Namespace, methods: tuple[str, ...]) -> Exp
 def run_experiment(args: argparse.Namespace, methods: tuple[str, ...]) -> int:
     """Set up the run (:func:`~geomanifold.commands.common.setup_run`), run the suite, print its
     tables, write results, checkpoints and figures into ``args.out``."""
+    from ..experiments.conditioning import format_paired, format_summary, run_suite, write_outputs
+
     device = setup_run(args)
     started = time.perf_counter()
     result = run_suite(

@@ -12,21 +12,9 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ..checkpoint import CheckpointError, load_checkpoint, load_into
-from ..experiments.connect import (
-    ALIGNMENTS,
-    METHODS,
-    ConnectOptions,
-    connect_networks,
-    format_table,
-    train_endpoints,
-    write_results,
-)
-from ..experiments.datasets import load_data
-from ..experiments.networks import build_network
 from ..io import write_json
-from ..weightspace.divergence import DIVERGENCES
-from ..weightspace.functional import check_vector, parameter_vector
+from ..settings import ALIGNMENTS, DIVERGENCES, ConnectOptions
+from ..settings import PATH_METHODS as METHODS
 from .common import (
     add_run_options,
     existing_file,
@@ -172,6 +160,11 @@ def load_endpoints(paths: list[Path], device, data_dir: Path | None = None) -> t
         CheckpointError: an unreadable checkpoint or weights that do not fit the architecture.
         NonFiniteWeightsError: NaN or infinite weights (naming the checkpoint).
     """
+    from ..checkpoint import CheckpointError, load_checkpoint, load_into
+    from ..experiments.datasets import load_data
+    from ..experiments.networks import build_network
+    from ..weightspace.functional import check_vector, parameter_vector
+
     if len(paths) != 2:
         raise ValueError(f"checkpoints: give two (A.pt B.pt) or none, got {len(paths)}")
     payloads = [load_checkpoint(path) for path in paths]
@@ -200,6 +193,9 @@ def load_endpoints(paths: list[Path], device, data_dir: Path | None = None) -> t
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..experiments.connect import connect_networks, format_table, train_endpoints, write_results
+    from ..experiments.datasets import load_data
+
     device = setup_run(args)
     options = ConnectOptions(
         methods=args.methods,

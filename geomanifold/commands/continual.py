@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..settings import TASK_SPLITS, ContinualSettings
 from .common import add_run_options, name_list, positive_float, positive_int
 from .walks import add_walk_parser, run_walk, settings_from
 
@@ -23,13 +24,11 @@ SMOKE_ARGS = (
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from ..experiments import continual
-
-    defaults = continual.ContinualSettings()
+    defaults = ContinualSettings()
     parser = add_walk_parser(commands, NAME, HELP, __doc__, defaults)
     parser.add_argument(
         "--task-split",
-        type=name_list(continual.TASK_SPLITS, "task splits"),
+        type=name_list(TASK_SPLITS, "task splits"),
         default=defaults.task_splits,
         metavar="LIST",
         help="digits (0-4 then 5-9) and/or rotation (the digits, then rotated) (default: digits,rotation)",
@@ -68,6 +67,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..experiments import continual
 
-    settings = settings_from(continual.ContinualSettings, args, task_splits=args.task_split)
+    settings = settings_from(ContinualSettings, args, task_splits=args.task_split)
     fields = ("task_a_before", "task_a_accuracy", "task_b_accuracy")
     return run_walk(args, continual.run, settings, ("task_split", "method"), fields)

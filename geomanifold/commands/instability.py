@@ -9,10 +9,8 @@ import argparse
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ..experiments import instability
-from ..experiments.datasets import load_data
-from ..experiments.networks import OPTIMIZERS
 from ..io import write_csv, write_json
+from ..settings import OPTIMIZERS, InstabilityOptions
 from .common import (
     add_arch_options,
     add_data_options,
@@ -61,7 +59,7 @@ def step_list(text: str) -> tuple[int, ...]:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    defaults = instability.InstabilityOptions()
+    defaults = InstabilityOptions()
     parser = commands.add_parser(
         NAME, help=HELP, description=__doc__
     )
@@ -109,7 +107,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    options = instability.InstabilityOptions(
+    from ..experiments import instability
+    from ..experiments.datasets import load_data
+
+    options = InstabilityOptions(
         ks=args.k,
         steps=args.steps,
         arch=args.arch,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..settings import SparsifySettings
 from .common import add_run_options, existing_file, positive_float
 from .walks import add_walk_parser, run_walk, settings_from
 
@@ -42,9 +43,7 @@ def fraction_list(text: str) -> tuple[float, ...]:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from ..experiments import sparsify
-
-    defaults = sparsify.SparsifySettings()
+    defaults = SparsifySettings()
     parser = add_walk_parser(commands, NAME, HELP, __doc__, defaults)
     parser.add_argument(
         "--sparsities",
@@ -77,5 +76,5 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments import sparsify
 
     checkpoint = None if args.checkpoint is None else str(args.checkpoint)
-    settings = settings_from(sparsify.SparsifySettings, args, checkpoint=checkpoint)
+    settings = settings_from(SparsifySettings, args, checkpoint=checkpoint)
     return run_walk(args, sparsify.run, settings, ("sparsity", "method"), ("test_accuracy",))

@@ -7,10 +7,8 @@ import argparse
 import time
 from pathlib import Path
 
-from ..checkpoint import CheckpointError
-from ..experiments.datasets import load_data
-from ..experiments.networks import OPTIMIZERS, build_network, train_network
 from ..io import write_csv, write_json
+from ..settings import OPTIMIZERS
 from .common import (
     add_arch_options,
     add_checkpoint_options,
@@ -65,6 +63,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..checkpoint import CheckpointError
+    from ..experiments.datasets import load_data
+    from ..experiments.networks import build_network, train_network
+
     device = setup_run(args)
     check_resume(args, args.out / CHECKPOINT)
     if (args.out / CHECKPOINT).is_dir():

@@ -9,7 +9,6 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..summary import format_mean_interval
 from .common import add_arch_options, non_negative_float, positive_int, setup_run
 
 __all__ = ["OFFLINE_DATA", "add_walk_options", "add_walk_parser", "run_walk", "settings_from"]
@@ -92,6 +91,8 @@ def run_walk(
     """``run(args.out, settings, args.seeds, device, progress)`` (an experiment's ``run``) after
     :func:`~geomanifold.commands.common.setup_run`, then one printed line per summary entry: the
     ``keys`` and, per field of ``fields``, ``mean ± h`` (or ``mean (1 seed)``)."""
+    from ..summary import format_mean_interval  # scipy.stats: slow to import, not needed to parse
+
     device = setup_run(args)
     result = run(args.out, settings, args.seeds, device, not args.no_progress)
     widths = [max(len(key), *(len(str(row[key])) for row in result["summary"])) for key in keys]

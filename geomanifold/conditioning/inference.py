@@ -30,11 +30,11 @@ from torch import Tensor, nn
 
 from ..arguments import check_int
 from ..chart import Chart, Interval, Periodic
+from ..settings import CRITERIA
 
 __all__ = ["CRITERIA", "ContextEstimate", "context_criterion", "infer_context", "mean_prediction_entropy"]
 
 _GOLDEN = (math.sqrt(5) - 1) / 2
-CRITERIA = ("entropy", "information")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ keeps the scalars for a table.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -20,13 +20,15 @@ from ..data import DataSplit
 from ..io import write_csv, write_json
 from ..plotting import save_png
 from ..plotting.paths import PANELS, SQUARED_SPEED_LABEL, plot_along_paths
+from ..settings import ALIGNMENTS, ConnectOptions
+from ..settings import PATH_METHODS as METHODS
 from ..weightspace.alignment import align_hidden_units
 from ..weightspace.autoneb import autoneb
 from ..weightspace.connectivity import train_curve_on_loss
 from ..weightspace.ensemble import path_ensemble
 from ..weightspace.evaluate import evaluate_path
 from ..weightspace.functional import parameter_vector
-from ..weightspace.geodesic import HOLDOUT, REDRAW, solve_geodesic
+from ..weightspace.geodesic import solve_geodesic
 from ..weightspace.paths import PinnedCurve, bezier, bspline_path, polyline, straight_line
 from .datasets import load_data
 from .networks import build_network, train_network
@@ -43,8 +45,6 @@ __all__ = [
     "write_results",
 ]
 
-METHODS = ("straight", "bezier", "geodesic", "geodesic-bspline", "autoneb")
-ALIGNMENTS = ("none", "weights", "activations", "both", "all")
 ALIGNED_PAIRS = {
     "none": ("",),
     "weights": (" (aligned)",),
@@ -69,61 +69,6 @@ SUMMARY_KEYS = (
     "path_ensemble_accuracy",
 )
 ENSEMBLE_MEMBERS = 5
-
-
-@dataclass(frozen=True)
-class ConnectOptions:
-    """Settings of :func:`connect_networks` (the ``geomanifold connect`` options).
-
-    Attributes:
-        methods: subset of :data:`METHODS`.
-        align: which B to connect A to: ``"none"`` (B as trained), ``"weights"`` (B's hidden units
-            permuted by weight matching to A's), ``"activations"`` (by activation matching on
-            training inputs), ``"both"`` (none and weights) or ``"all"`` (the three).
-        kind: output divergence of the task metric, ``"kl"`` or ``"squared"``.
-        interior: free interior points of the geodesic polyline.
-        steps, geodesic_lr, metric_batch: steps, first step (in segment lengths of the chord) and
-            fitting batch of the geodesic solver (:func:`~geomanifold.weightspace.geodesic.solve_geodesic`).
-        redraw, holdout: its steps per fitting batch (0: one fixed batch) and the training inputs
-            held out to check each round (0: no check).
-        autoneb_cycles, autoneb_steps: AutoNEB's cycles and Adam steps per cycle (learning rate
-            ``bezier_lr``, minibatches of ``batch_size``).
-        bezier_epochs, bezier_lr, batch_size: training of the mode-connecting Bézier curve.
-        points: evaluation points along ``t``; ``metric_inputs``: test inputs for function-space
-            length, energy and speed.
-    """
-
-    methods: tuple[str, ...] = ("straight", "bezier", "geodesic")
-    align: str = "both"
-    kind: str = "kl"
-    interior: int = 16
-    steps: int = 300
-    geodesic_lr: float | None = None
-    metric_batch: int = 256
-    redraw: int = REDRAW
-    holdout: int = HOLDOUT
-    bezier_epochs: int = 3
-    bezier_lr: float = 1e-3
-    autoneb_cycles: int = 3
-    autoneb_steps: int = 100
-    batch_size: int = 64
-    points: int = 61
-    metric_inputs: int = 500
-
-    def __post_init__(self):
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown or not self.methods:
-            raise ValueError(f"--methods: unknown {unknown or 'empty list'}; valid: {', '.join(METHODS)}")
-        if self.align not in ALIGNMENTS:
-            raise ValueError(f"--align must be one of {', '.join(ALIGNMENTS)}; got {self.align!r}")
-        if isinstance(self.points, bool) or not isinstance(self.points, int) or self.points < 3:
-            raise ValueError(
-                "--points must be an integer >= 3 (the two endpoints and at least one interior point "
-                f"of each path), got {self.points!r}"
-            )
-        for option, value in (("--redraw", self.redraw), ("--holdout", self.holdout)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{option} must be an integer >= 0 (0: off), got {value!r}")
 
 
 def _path(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from ..data import DataSplit, rotate
 from ..io import write_json
 from ..plotting.fip import continual_figure
+from ..settings import TASK_SPLITS, ContinualSettings
 from ..weightspace.continual import learn_along_path, pseudo_labels, replay_buffer
 from ..weightspace.finetune import evaluate_weights, finetune
 from ..weightspace.functional import parameter_vector
@@ -44,39 +45,7 @@ from .statistics import summarise_over_seeds, write_seed_outputs
 
 __all__ = ["METHODS", "TASK_SPLITS", "ContinualSettings", "run", "split_tasks", "summarise"]
 
-TASK_SPLITS = ("digits", "rotation")
 METHODS = ("fine-tune", "replay + CE", "FIP")
-
-
-@dataclass(frozen=True)
-class ContinualSettings:
-    """What :func:`run` does; every field is recorded in ``continual.json``."""
-
-    data: str = "mnist5k"
-    arch: str = "mlp"
-    width: int = 100
-    epochs: int = 10
-    task_splits: tuple[str, ...] = TASK_SPLITS
-    rotation: float = 0.25
-    steps: int = 2000
-    buffer_size: int = 200
-    step_length: float = 0.05
-    penalty: float = 3.0
-    batch_size: int = 128
-    lr: float = 1e-3
-    record_every: int = 100
-
-    def __post_init__(self) -> None:
-        unknown = [name for name in self.task_splits if name not in TASK_SPLITS]
-        if not self.task_splits or unknown:
-            raise ValueError(
-                f"--task-split must be among {', '.join(TASK_SPLITS)}; got {list(self.task_splits)}"
-            )
-        if min(self.steps, self.record_every, self.buffer_size) < 1:
-            raise ValueError(
-                f"--steps, --record-every and --buffer-size must be >= 1, got {self.steps}, "
-                f"{self.record_every} and {self.buffer_size}"
-            )
 
 
 def split_tasks(split: DataSplit, task_split: str, rotation: float = 0.25) -> tuple[DataSplit, DataSplit]:

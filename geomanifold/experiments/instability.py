@@ -13,58 +13,20 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..data import DataSplit
+from ..settings import InstabilityOptions
 from ..summary import format_mean_interval
 from ..weightspace.evaluate import evaluate_path
 from ..weightspace.functional import parameter_vector
 from ..weightspace.paths import straight_line
-from .networks import OPTIMIZERS, build_network
+from .networks import build_network
 
 __all__ = ["InstabilityOptions", "format_table", "instability", "summarise"]
-
-
-@dataclass(frozen=True)
-class InstabilityOptions:
-    """Settings of :func:`instability` (the ``geomanifold instability`` options).
-
-    Attributes:
-        ks: the steps ``k`` after which the two copies part (each ``< steps``).
-        steps: total optimizer steps of each copy.
-        arch, width: the network (:func:`~geomanifold.experiments.networks.build_network`).
-        optimizer, lr, batch_size: training (SGD has momentum 0.9, as in Frankle et al.).
-        points: evaluation points on the line between the copies (ends included).
-    """
-
-    ks: tuple[int, ...] = (0, 10, 50, 200)
-    steps: int = 600
-    arch: str = "cnn"
-    width: int = 16
-    optimizer: str = "sgd"
-    lr: float = 0.05
-    batch_size: int = 64
-    points: int = 11
-
-    def __post_init__(self) -> None:
-        if not self.ks or any(
-            isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < self.steps for k in self.ks
-        ):
-            raise ValueError(f"--k must list steps in [0, --steps = {self.steps}), got {list(self.ks)}")
-        if len(set(self.ks)) != len(self.ks):
-            raise ValueError(f"--k must list distinct steps, got {list(self.ks)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
-        if not self.lr > 0:
-            raise ValueError(f"--lr must be > 0, got {self.lr!r}")
-        if self.points < 3:
-            raise ValueError(
-                f"--points must be an integer >= 3 (an interior point at least), got {self.points}"
-            )
 
 
 class _Batches:

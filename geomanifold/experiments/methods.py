@@ -51,6 +51,8 @@ from ..baselines import (
 from ..bases import Basis, BSpline, Fourier, Line, TensorProduct
 from ..conditioning import WeightManifold
 from ..optim import NaturalGradientAdam
+from ..settings import BACKBONES, MANIFOLDS
+from ..settings import CONDITIONING_METHODS as METHODS
 from .networks import small_cnn
 
 __all__ = [
@@ -65,23 +67,6 @@ __all__ = [
     "specialist_contexts",
 ]
 
-BACKBONES = ("mlp", "cnn")
-MANIFOLDS = ("line", "circle", "fourier2", "spline", "torus", "cylinder")
-_MATCHABLE = ("concat", "film", "unconditioned", "concat-every")
-METHODS = (
-    "manifold",
-    "manifold-adam",
-    "unconditioned",
-    "concat",
-    "concat-every",
-    "film",
-    "film-mlp",
-    "hypernet",
-    "scn",
-    "scn-independent",
-    "specialists",
-    *(f"{name}-matched" for name in _MATCHABLE),
-)
 SCN_DIMENSIONS = 3
 SPLINE_POINTS = 6
 GENERATOR_WIDTH = 64

@@ -27,12 +27,11 @@ from torch import nn
 
 from ..data import DataSplit
 from ..models import VisionTransformer, resnet18
+from ..settings import ARCHITECTURES, OPTIMIZERS
 from ..training import evaluate, fit
 
 __all__ = ["ARCHITECTURES", "OPTIMIZERS", "build_network", "small_cnn", "train_network"]
 
-ARCHITECTURES = ("mlp", "mlp-bn", "cnn", "cnn-bn", "resnet18", "vit")
-OPTIMIZERS = ("adam", "sgd")
 
 
 def _mlp(features: int, width: int, classes: int, batchnorm: bool) -> nn.Sequential:

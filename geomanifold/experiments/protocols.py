@@ -26,15 +26,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..settings import FEW_VALUES, PROTOCOLS
 from .tasks import Task
 
 __all__ = ["PROTOCOLS", "SKEW_REGION", "ProtocolPlan", "make_protocol", "test_axis"]
 
-PROTOCOLS = ("uniform", "heldout", "extrapolation", "few", "misspecified")
 HELD_OUT_ARC = (0.375, 0.625)
 HELD_OUT_GAP = (0.4, 0.6)
 EXTRAPOLATION_LIMIT = 0.6
-FEW_VALUES = (2, 4, 8)
 SKEW_REGION = (0.0, 0.25)
 _EDGE = 1e-6  # tolerance of the support's edges in the unit chart
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -33,9 +33,10 @@ from ..checkpoint import CheckpointError, load_checkpoint, load_into
 from ..data import DataSplit
 from ..io import write_json
 from ..plotting.fip import sparsification_figure
+from ..settings import SparsifySettings
 from ..weightspace.finetune import evaluate_weights, finetune
 from ..weightspace.functional import check_vector, parameter_vector
-from ..weightspace.sparsify import check_sparsity, magnitude_mask, prune, sparsify_along_path, sparsity
+from ..weightspace.sparsify import magnitude_mask, prune, sparsify_along_path, sparsity
 from .datasets import load_data
 from .networks import build_network, train_network
 from .statistics import summarise_over_seeds, write_seed_outputs
@@ -43,38 +44,6 @@ from .statistics import summarise_over_seeds, write_seed_outputs
 __all__ = ["METHODS", "SparsifySettings", "run", "summarise", "with_checkpoint_network"]
 
 METHODS = ("one-shot", "prune + fine-tune", "FIP")
-
-
-@dataclass(frozen=True)
-class SparsifySettings:
-    """What :func:`run` does; every field is recorded in ``sparsify.json``."""
-
-    data: str = "mnist5k"
-    arch: str = "mlp"
-    width: int = 100
-    epochs: int = 10
-    sparsities: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
-    steps: int = 2000
-    penalty: float = 1.0
-    length_factor: float = 6.0
-    batch_size: int = 256
-    finetune_lr: float = 1e-3
-    record_every: int = 100
-    checkpoint: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.sparsities:
-            raise ValueError("--sparsities: give at least one sparsity in (0, 1)")
-        for value in self.sparsities:
-            check_sparsity(value, "--sparsities")
-        if self.steps < 1 or self.record_every < 1:
-            raise ValueError(
-                f"--steps and --record-every must be >= 1, got {self.steps} and {self.record_every}"
-            )
-        if not self.length_factor > 0 or not self.penalty >= 0:
-            raise ValueError(
-                f"--length-factor must be > 0 and --penalty >= 0, got {self.length_factor} and {self.penalty}"
-            )
 
 
 def with_checkpoint_network(settings: SparsifySettings) -> SparsifySettings:

@@ -5,18 +5,23 @@ The geodesic equation ``s''^k + Γ^k_ij s'^i s'^j = 0`` and the transport equati
 ``t ∈ [0, 1]`` by the adaptive Dormand–Prince 8(5,3) method of :mod:`.integrate`, all points in one
 batch.
 
-The logarithm solves ``exp(s0, v) = s1`` by Newton shooting, for all pairs and all candidate
-targets at once (every wrap-around of the periodic coordinates, both ways round), starting from
-the initial velocity of a polyline that minimises a discrete path energy (close to the geodesic,
-so a few Newton iterations suffice), with the
-Jacobian ``∂ exp / ∂ v`` from forward differences integrated in the same step-size group. Early
-iterations integrate loosely (local tolerance 1e-6 times the residual), the last ones at
-``tol / 100``. A pair is *certified* when a candidate's endpoint residual
+The logarithm solves ``exp(s0, v) = s1`` by Newton shooting, for all pairs at once, with periodic
+coordinates compared modulo their period (``φ`` and ``φ + 2π`` are one point). Each pair is shot
+from several candidate starts, one towards every wrap-around of ``s1`` (both ways round each
+periodic coordinate): the initial velocity of a polyline that minimises a discrete path energy
+(close to a geodesic, so a few Newton iterations suffice). The Jacobian ``∂ exp / ∂ v`` comes from
+forward differences integrated in the same step-size group; a rejected Newton step is retried at
+four successive halvings in one integration. Every candidate is first shot to the residual
+``LOOSE_RESIDUAL`` (integrated at local tolerance 1e-6 times the residual, down to 1e-8); only the
+candidates within ``CONTENDER_MARGIN`` of the shortest of their pair are then refined to ``tol``
+(integrated at ``tol / 100``), since a batch costs as much as its slowest trajectory at the
+tightest tolerance. A pair is *certified* when a candidate's endpoint residual
 ``|exp(s0, v) − s1|_g / |v|_g`` is at most ``tol``, the geodesic has not passed a conjugate point
 (``det ∂ exp / ∂ v > 0``) and the shortest such geodesic is no longer than the straight chart
-line between the points (a curve that joins them, so an upper bound on the distance). Pairs that
-fail are retried once towards the nearest candidate, from a more converged energy minimiser of
-their own; pairs that still fail are reported with the reason.
+line between the points (a curve that joins them, so an upper bound on the distance). Pairs with
+no such geodesic after the first round are shot once more, during the refinement, towards the
+nearest candidate from a more converged energy minimiser of their own; pairs that still fail are
+reported with the reason.
 """
 
 from __future__ import annotations
@@ -39,12 +44,15 @@ __all__ = ["GeodesicError", "ShortestGeodesics", "exp", "shortest_geodesics", "t
 
 MAX_ITER = 30  # Newton iterations of the shooting
 MAX_HALVINGS = 10  # halvings of a Newton step that does not reduce the residual
+BACKTRACK_TRIALS = 4  # halvings tried in one integration after a rejected Newton step
 ODE_TOL_FLOOR = 1e-14  # below this the integrator's own rounding dominates in float64
 LINE_NODES = 24  # Gauss–Legendre nodes for the length of a straight chart line
 LINE_MARGIN = 1e-6  # relative slack when comparing a geodesic's length with that of a chart line
 PRUNE = 1.5  # a candidate longer than this times a converged one of its pair is given up
 PRUNE_LINE = 3.0  # ... or longer than this times the shortest chart line of its pair
 STALL = 4  # Newton iterations without halving the residual after which a candidate is given up
+LOOSE_RESIDUAL = 1e-6  # every candidate is shot to this residual first ...
+CONTENDER_MARGIN = 1e-3  # ... and refined to tol if this close to the shortest of its pair
 ENERGY_NODES = 24  # polyline nodes of the discrete-energy initial guess
 
 
@@ -224,9 +232,10 @@ class _Shots:
     beyond_conjugate: Tensor  # det(∂ exp / ∂ v) < 0 at the returned v: past a conjugate point
 
 
-def _residual(end: Tensor, target: Tensor, g1: Tensor, length: Tensor) -> Tensor:
+def _residual(miss: Tensor, target: Tensor, g1: Tensor, length: Tensor) -> Tensor:
+    """``|miss|_g(s1) / |v|_g(s0)`` for the chart displacement ``miss`` from the end to the target."""
     floor = 1e-6 * torch.diagonal(g1, dim1=-2, dim2=-1).mean(-1).sqrt() * (1 + target.abs().amax(-1))
-    return _norm(end - target, g1) / torch.maximum(length, floor)
+    return _norm(miss, g1) / torch.maximum(length, floor)
 
 
 def _shoot(
@@ -240,61 +249,91 @@ def _shoot(
     groups: int,
     tol: float,
     max_iter: int,
+    active: Tensor | None = None,
+    residual: Tensor | None = None,
 ) -> _Shots:
     """Damped Newton on ``exp(s0, v) = target`` for ``(M, m)`` rows laid out ``(groups, M / groups)``.
 
+    Only the ``active`` rows (all by default) are shot; ``residual`` is their known residual at
+    ``v`` (it sets the first integration's tolerance), if any.
+
     Each iteration integrates, for the rows still running, ``v`` and its ``m`` forward-difference
     probes in one step-size group. A Newton step that does not reduce the residual is halved (up to
-    ``MAX_HALVINGS`` times) before the row is given up; a row longer than ``PRUNE`` times a
-    converged row of its pair (or, before any has converged, than the pair's shortest starting
-    ``v``), or ``PRUNE_LINE`` times the pair's shortest chart line, is given up too (branch and
-    bound), and so is a row whose residual has not halved in ``STALL`` iterations.
+    ``MAX_HALVINGS`` times) before the row is given up; after a rejected step the next iteration
+    tries ``BACKTRACK_TRIALS`` successive halvings in the same integration and keeps the longest
+    that reduces the residual (one right-hand side of a wider batch costs about the same, so this
+    saves whole integrations). A row longer than ``PRUNE`` times a converged row of its pair (or,
+    before any has converged, than the pair's shortest starting ``v``), or ``PRUNE_LINE`` times the
+    pair's shortest chart line, has its step halved until it is not, without integrating, or is
+    given up (branch and bound); so is a row whose residual has not halved in ``STALL`` iterations.
     """
     rows, m = s0.shape
     device, dtype = s0.device, s0.dtype
     final = max(tol * 1e-2, ODE_TOL_FLOOR)
     eye = torch.eye(m, dtype=dtype, device=device)
-    base, base_err = v.clone(), torch.full((rows,), float("inf"), dtype=dtype, device=device)
+    fractions = 0.5 ** torch.arange(BACKTRACK_TRIALS, dtype=dtype, device=device)
+    active = torch.ones(rows, dtype=torch.bool, device=device) if active is None else active
+    v = torch.where(active[:, None], v, torch.zeros_like(v))
+    base = v.clone()
+    base_err = torch.full((rows,), float("inf"), dtype=dtype, device=device) if residual is None else residual
+    base_err = base_err.masked_fill(~active, float("inf"))
     step = torch.zeros_like(v)
     fresh = torch.ones(rows, dtype=torch.bool, device=device)  # accept v whatever its residual
+    back = torch.zeros_like(fresh)  # the last step was rejected: try several halvings at once
     halvings = torch.zeros(rows, dtype=torch.long, device=device)
     converged = torch.zeros(rows, dtype=torch.bool, device=device)
-    failed, left = torch.zeros_like(converged), torch.zeros_like(converged)
+    failed, left = ~active, torch.zeros_like(converged)
     det = torch.full((rows,), float("nan"), dtype=dtype, device=device)
     mark = torch.full((rows,), float("inf"), dtype=dtype, device=device)  # residual at last progress
     since = torch.zeros(rows, dtype=torch.long, device=device)  # iterations since then
-    start = _norm(v, g0).view(groups, -1).amin(0)
+    start = _norm(v, g0).masked_fill(~active, float("inf")).view(groups, -1).amin(0)
     for iteration in range(max_iter + 1):
         lengths = _norm(v, g0)
         best = lengths.masked_fill(~converged, float("inf")).view(groups, -1).amin(0)
-        if iteration == 0:
-            best = start
+        limit = torch.minimum(PRUNE * (start if iteration == 0 else best), PRUNE_LINE * bound).repeat(groups)
         failed |= ~converged & (since >= STALL)
-        over = (
-            ~converged & ~failed & (lengths > torch.minimum(PRUNE * best, PRUNE_LINE * bound).repeat(groups))
-        )
-        failed |= over & fresh  # the point to evaluate is itself too long: give the row up
-        shorten = over & ~fresh  # a Newton step made it too long: halve the step
-        halvings += shorten
-        step[shorten] /= 2
-        v[shorten] = base[shorten] + step[shorten]
-        failed |= halvings > MAX_HALVINGS
-        run = (~converged & ~failed & ~shorten).nonzero().squeeze(1)
-        if (run.numel() == 0 and not shorten.any()) or iteration == max_iter:
+        for _ in range(MAX_HALVINGS + 1):
+            over = ~converged & ~failed & (lengths > limit)
+            failed |= over & fresh  # the point to evaluate is itself too long: give the row up
+            shorten = over & ~fresh  # a Newton step made it too long: halve the step
+            if not shorten.any():
+                break
+            halvings += shorten
+            step[shorten] /= 2
+            v[shorten] = base[shorten] + step[shorten]
+            failed |= halvings > MAX_HALVINGS
+            lengths = _norm(v, g0)
+        run = (~converged & ~failed).nonzero().squeeze(1)
+        if run.numel() == 0 or iteration == max_iter:
             break
-        if run.numel() == 0:
-            continue
-        vr = v[run]
-        h = 1e-7 * (1 + vr.abs().amax(-1, keepdim=True))
-        probes = torch.stack([vr] + [vr + h * e for e in eye])
-        ode_tol = (1e-6 * base_err[run]).clamp(min=final, max=1e-6)
+        # trial points (R, L): v, then for rows after a rejected step base + step / 2^j
+        trials = torch.where(back[run], BACKTRACK_TRIALS, 1)
+        present = torch.arange(BACKTRACK_TRIALS, device=device) < trials[:, None]
+        owner, column = present.nonzero(as_tuple=True)
+        points = base[run, None] + step[run, None] * fractions[:, None]
+        points[:, 0] = v[run]
+        flat = torch.full(present.shape, -1, dtype=torch.long, device=device)
+        flat[owner, column] = torch.arange(len(owner), device=device)
+        vt, rt = points[owner, column], run[owner]
+        h = 1e-7 * (1 + vt.abs().amax(-1, keepdim=True))
+        probes = torch.stack([vt] + [vt + h * e for e in eye])
+        ode_tol = (1e-6 * base_err[rt]).clamp(min=final, max=1e-6)
         states, status = _integrate_geodesics(
-            manifold, s0[run].expand_as(probes), probes, _times(2, s0), ode_tol
+            manifold, s0[rt].expand_as(probes), probes, _times(2, s0), ode_tol
         )
-        ends = states[-1, ..., :m]
-        left[run] |= status == LEFT
-        err = _residual(ends[0], target[run], g1[run], lengths[run]).masked_fill(status != OK, float("inf"))
-        accept = ((err < base_err[run]) | fresh[run]) & (status == OK)
+        left[rt[status == LEFT]] = True
+        miss = manifold.chart.wrapped_difference(states[-1, :, :, :m], target[rt])  # (m + 1, n, m)
+        err = _residual(miss[0], target[rt], g1[rt], _norm(vt, g0[rt]))
+        err = err.masked_fill(status != OK, float("inf"))
+        acceptable = ((err < base_err[rt]) | fresh[rt]) & (status == OK)
+        # per row the longest trial step that is acceptable, else the last one tried
+        first = torch.full(present.shape, BACKTRACK_TRIALS, dtype=torch.long, device=device)
+        first[owner, column] = torch.where(acceptable, column, BACKTRACK_TRIALS)
+        first = first.amin(1)
+        accept = first < BACKTRACK_TRIALS
+        chosen = flat[torch.arange(len(run), device=device), torch.where(accept, first, trials - 1)]
+        vr, err, ode_tol = vt[chosen], err[chosen], ode_tol[chosen]
+        ends, miss = states[-1, :, chosen, :m], miss[0, chosen]
         done = accept & (err <= tol) & (ode_tol <= final)
         base[run] = torch.where(accept[:, None], vr, base[run])
         base_err[run] = torch.where(accept, err, base_err[run])
@@ -305,20 +344,19 @@ def _shoot(
         # accepted, not done: a Newton step from here, or (residual below tol, but integrated
         # loosely) a fresh evaluation at the final tolerance
         newton = accept & ~done
-        jac = ((ends[1:] - ends[:1]) / h).permute(1, 2, 0)  # (n, m, m): [row, k, i] = ∂ end_k / ∂ v_i
-        solved, info = torch.linalg.solve_ex(jac, (target[run] - ends[0]).unsqueeze(-1))
+        jac = ((ends[1:] - ends[:1]) / h[chosen]).permute(1, 2, 0)  # (n, m, m): [row, k, i] = ∂ end_k / ∂ v_i
+        solved, info = torch.linalg.solve_ex(jac, miss.unsqueeze(-1))
         usable = (info == 0) & torch.isfinite(solved).all(-2).squeeze(-1)
         new_step = torch.where(usable[:, None], solved.squeeze(-1), torch.zeros_like(vr))
         with_step = newton & usable & (err > tol)
         det[run] = torch.where(accept, torch.linalg.det(jac), det[run])
-        halve = ~accept
-        halvings[run] = torch.where(halve, halvings[run] + 1, torch.zeros_like(halvings[run]))
-        step[run] = torch.where(
-            with_step[:, None], new_step, torch.where(halve[:, None], step[run] / 2, step[run])
-        )
+        halvings[run] = torch.where(accept, torch.zeros_like(halvings[run]), halvings[run] + trials)
+        shrink = torch.where(accept, 1.0, 0.5**trials).to(dtype)[:, None]  # past the last step tried
+        step[run] = torch.where(with_step[:, None], new_step, step[run] * shrink)
         failed[run] |= (newton & ~usable & (err > tol)) | (halvings[run] > MAX_HALVINGS)
         fresh[run] = newton & ~with_step
-        v[run] = torch.where((with_step | halve)[:, None], base[run] + step[run], vr)
+        back[run] = ~accept
+        v[run] = torch.where((with_step | ~accept)[:, None], base[run] + step[run], vr)
     # a geodesic past a conjugate point is not minimising: det(∂ exp / ∂ v) starts at t^m > 0 and
     # changes sign at each conjugate point of odd multiplicity (do Carmo, ch. 5 and 11)
     beyond = det < 0
@@ -399,51 +437,76 @@ def shortest_geodesics(
     s0, s1 = s0.reshape(-1, m), s1.reshape(-1, m)
     n = len(s0)
     delta = _candidates(manifold, s0, s1)  # (C, n, m)
-    groups = len(delta)
+    groups = wraps = len(delta)
     lines = chart_line_length(manifold, s0.expand_as(delta), delta)  # (C, n)
     bound = lines.amin(0)
     g0, g1 = _metric(manifold, s0), _metric(manifold, s1)
     tile = lambda x: x.expand(groups, *x.shape).reshape(-1, *x.shape[1:])  # noqa: E731
     targets = s0 + delta
+    guess = _energy_initial_velocity(manifold, tile(s0), targets.reshape(-1, m))
+    loose_tol = max(tol, LOOSE_RESIDUAL)
     shots = _shoot(
         manifold,
         tile(s0),
         targets.reshape(-1, m),
-        _energy_initial_velocity(manifold, tile(s0), targets.reshape(-1, m)),
+        guess,
         tile(g0),
         tile(g1),
         bound,
         groups,
-        tol,
+        loose_tol,
         max_iter,
     )
-    lengths = _norm(shots.velocity, tile(g0)).nan_to_num(float("inf")).view(groups, n)
-    length, best = lengths.min(0)
+    loose = _norm(shots.velocity.nan_to_num(), tile(g0)).masked_fill(~shots.converged, float("inf"))
+    shortest = loose.view(groups, n).amin(0)
+    # pairs without a geodesic that can be certified are shot once more, towards the nearest
+    # candidate, from a more converged energy minimiser of their own (one more group of rows) ...
+    retry = ~(shortest <= bound * (1 + LINE_MARGIN))
+    # ... while the candidates that may be the shortest are refined from ``loose_tol`` to ``tol``
+    refine = shots.converged & (loose <= shortest.repeat(groups) * (1 + CONTENDER_MARGIN))
+    refine &= tol < loose_tol
+    nearest = targets[lines.argmin(0), torch.arange(n)]
+    extra = torch.zeros_like(s0)
+    if retry.any():
+        extra[retry] = _energy_initial_velocity(manifold, s0[retry], nearest[retry], iters=300)
+    nothing = torch.zeros(n, dtype=torch.bool, device=s0.device)
+    shots = _Shots(
+        torch.cat([shots.velocity, torch.full_like(extra, float("nan"))]),
+        torch.cat([shots.residual, torch.full_like(bound, float("inf"))]),
+        torch.cat([shots.converged & (tol >= loose_tol), nothing]),
+        torch.cat([shots.left, nothing]),
+        torch.cat([shots.beyond_conjugate, nothing]),
+    )
+    groups += 1
+    tile = lambda x: x.expand(groups, *x.shape).reshape(-1, *x.shape[1:])  # noqa: E731
+    active = torch.cat([refine, retry])
+    if active.any():
+        second = _shoot(
+            manifold,
+            tile(s0),
+            torch.cat([targets.reshape(-1, m), nearest]),
+            torch.cat([shots.velocity[:-n].nan_to_num(), extra]),
+            tile(g0),
+            tile(g1),
+            bound,
+            groups,
+            tol,
+            max_iter,
+            active=active,
+            residual=shots.residual,
+        )
+        shots = _Shots(
+            torch.where(active[:, None], second.velocity, shots.velocity),
+            torch.where(active, second.residual, shots.residual),
+            torch.where(active, second.converged, shots.converged),
+            shots.left | second.left,
+            shots.beyond_conjugate | second.beyond_conjugate,
+        )
+    lengths = _norm(shots.velocity.nan_to_num(), tile(g0)).masked_fill(~shots.converged, float("inf"))
+    length, best = lengths.view(groups, n).min(0)
     pick = lambda x: x.view(groups, n, *x.shape[1:])[best, torch.arange(n)]  # noqa: E731
     velocity, residual = pick(shots.velocity), pick(shots.residual)
     certified = torch.isfinite(length) & (length <= bound * (1 + LINE_MARGIN))
-    retry = (~certified).nonzero().squeeze(1)
-    if retry.numel():
-        nearest = lines.argmin(0)[retry]
-        guess = _energy_initial_velocity(manifold, s0[retry], targets[nearest, retry], iters=300)
-        again = _shoot(
-            manifold,
-            s0[retry],
-            targets[nearest, retry],
-            guess,
-            g0[retry],
-            g1[retry],
-            bound[retry],
-            1,
-            tol,
-            max_iter,
-        )
-        again_length = _norm(again.velocity, g0[retry]).nan_to_num(float("inf"))
-        better = again_length < length[retry]
-        length[retry] = torch.where(better, again_length, length[retry])
-        velocity[retry] = torch.where(better[:, None], again.velocity, velocity[retry])
-        residual[retry] = torch.where(better, again.residual, residual[retry])
-        certified = torch.isfinite(length) & (length <= bound * (1 + LINE_MARGIN))
     reasons = {}
     for i in (~certified).nonzero().squeeze(1).tolist():
         rows = torch.arange(groups, device=s0.device) * n + i
@@ -464,6 +527,6 @@ def shortest_geodesics(
         residual=residual.reshape(shape),
         converged=certified.reshape(shape),
         tol=tol,
-        candidates=groups,
+        candidates=wraps,
         reasons=reasons,
     )

@@ -44,15 +44,41 @@ def curvature_tolerance(dtype: torch.dtype) -> float:
     return max(1e-8, 1e4 * torch.finfo(dtype).eps)
 
 
+def _determinant_and_adjugate(g: Tensor) -> tuple[Tensor, Tensor]:
+    """``det g`` and ``adj g`` (``g⁻¹ = adj g / det g``) by cofactors for ``m ≤ 3``: elementwise
+    kernels only, no LAPACK call per batch (which is the most of a geodesic right-hand side on
+    small batches and scales badly when threads are oversubscribed)."""
+    m = g.shape[-1]
+    if m == 1:
+        return g[..., 0, 0], torch.ones_like(g)
+    if m == 2:
+        a, b, c, d = g[..., 0, 0], g[..., 0, 1], g[..., 1, 0], g[..., 1, 1]
+        return a * d - b * c, torch.stack([torch.stack([d, -b], -1), torch.stack([-c, a], -1)], -2)
+    # rows of the adjugate: cross products of pairs of columns (for any 3 × 3 matrix)
+    c0, c1, c2 = g[..., :, 0], g[..., :, 1], g[..., :, 2]
+    adjugate = torch.stack(
+        [torch.linalg.cross(c1, c2), torch.linalg.cross(c2, c0), torch.linalg.cross(c0, c1)], -2
+    )
+    return (c0 * adjugate[..., 0, :]).sum(-1), adjugate
+
+
+def _determinant(g: Tensor) -> Tensor:
+    return _determinant_and_adjugate(g)[0] if g.shape[-1] <= 3 else torch.linalg.det(g)
+
+
+def _singular(g: Tensor, det: Tensor) -> Tensor:
+    m = g.shape[-1]
+    scale = (torch.diagonal(g, dim1=-2, dim2=-1).sum(-1) / m) ** m
+    return ~(det / scale > 1000 * torch.finfo(g.dtype).eps)
+
+
 def singular_metric(g: Tensor) -> Tensor:
     """Where the metric ``g: (..., m, m)`` counts as singular: ``(...)`` bool.
 
     Singular means ``det g / (tr g / m)^m`` (about the ratio of the smallest to the largest
     eigenvalue) below ``1000 · eps`` of the dtype, or not finite.
     """
-    m = g.shape[-1]
-    scale = (torch.diagonal(g, dim1=-2, dim2=-1).sum(-1) / m) ** m
-    return ~(torch.linalg.det(g) / scale > 1000 * torch.finfo(g.dtype).eps)
+    return _singular(g, _determinant(g))
 
 
 def _masked_inverse(g: Tensor, bad: Tensor) -> Tensor:
@@ -63,7 +89,11 @@ def _masked_inverse(g: Tensor, bad: Tensor) -> Tensor:
 
 def solve_metric(g: Tensor, b: Tensor) -> Tensor:
     """``g⁻¹ b`` for ``g: (..., m, m)``, ``b: (..., m)``; NaN where ``g`` is singular."""
-    return (_masked_inverse(g, singular_metric(g)) @ b.unsqueeze(-1)).squeeze(-1)
+    if g.shape[-1] > 3:
+        return (_masked_inverse(g, singular_metric(g)) @ b.unsqueeze(-1)).squeeze(-1)
+    det, adjugate = _determinant_and_adjugate(g)
+    solved = (adjugate @ b.unsqueeze(-1)).squeeze(-1) / det.unsqueeze(-1)
+    return solved.masked_fill(_singular(g, det).unsqueeze(-1), float("nan"))
 
 
 def _gauss_equation(products: Tensor, sign: float = -1.0) -> Tensor:

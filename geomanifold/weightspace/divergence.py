@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["DIVERGENCES", "check_divergence", "output_divergence"]
+from ..settings import DIVERGENCES
 
-DIVERGENCES = ("squared", "kl")
+__all__ = ["DIVERGENCES", "check_divergence", "output_divergence"]
 
 
 def check_divergence(kind: str, name: str = "kind") -> str:

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..arguments import check_int
+from ..settings import GEODESIC_HOLDOUT, GEODESIC_REDRAW
 from .batchnorm import weight_function
 from .divergence import check_divergence, output_divergence
 from .metrics import check_batch
@@ -36,8 +37,8 @@ OPTIMIZERS = ("scaled", "adam", "lbfgs")
 DEFAULT_LR = {"scaled": 0.1, "adam": 1e-3, "lbfgs": 1.0}
 BACKTRACKS = 12
 MAX_STEP = 1.0
-REDRAW = 10
-HOLDOUT = 256
+REDRAW = GEODESIC_REDRAW
+HOLDOUT = GEODESIC_HOLDOUT
 PATIENCE = 3
 
 

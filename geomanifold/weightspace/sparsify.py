@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import Unpack
 
+from ..arguments import check_sparsity
 from .fip import SecondaryObjective, WalkOptions, walk
 from .functional import check_vector, parameter_vector
 
@@ -29,13 +30,6 @@ __all__ = [
     "sparsify_along_path",
     "sparsity",
 ]
-
-
-def check_sparsity(value: float, name: str = "sparsity") -> float:
-    """``value`` if it is a number in ``(0, 1)``; a ``ValueError`` naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-        raise ValueError(f"{name} must be a fraction in (0, 1), e.g. 0.9 for 90 % zeros; got {value!r}")
-    return float(value)
 
 
 def prunable_mask(model: nn.Module) -> Tensor:
