@@ -372,15 +372,14 @@ def geomstats_log(python: str | None, count: int, subset: int, seed: int, sphere
     ours_per_pair = ours["time"] / n
     lines = [
         f"geomstats {theirs['geomstats']} ({theirs['backend']}, numpy {theirs['numpy']}), ImmersedSet "
-        f"sphere with its PullbackMetric, log = LogShootingSolver (L-BFGS-B over all {n} pairs at once), "
-        f"on the first {n} pairs:"
+        f"sphere with its PullbackMetric, log = LogShootingSolver (L-BFGS-B), on the first {n} pairs:"
     ]
-    for key in ("default", "rk4"):
+    for key in ("default", "per_pair_problems", "rk4"):
         if key not in theirs:
             continue
         row = theirs[key]
         line = (
-            f"     exp with {row['exp']}: {row['per_pair']:.2f} s per pair wall "
+            f"     exp with {row['exp']}, {row['problems']}: {row['per_pair']:.2f} s per pair wall "
             f"({row['cpu_per_pair']:.2f} s CPU), "
             f"max relative error {row['max_rel']:.1e}, endpoint residual {row['max_residual']:.1e}, "
             f"{row['iterations']} iterations, {row['evaluations']} evaluations ({row['message']}); "
