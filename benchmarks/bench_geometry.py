@@ -22,7 +22,10 @@
    random pairs on the flat torus (closed form: the wrapped Euclidean distance) and on the polar
    sphere with θ in [0.3, π − 0.3] (the great circle), all pairs in one certified batch; pairs
    that cannot be certified are counted with their reasons, never compared. geomstats side by side
-   when it imports (it is optional and skipped otherwise, with the reason). A linear-basis
+   with ``--geomstats-python PATH``, an interpreter where geomstats 2.8 imports (it needs NumPy < 2;
+   ``benchmarks/geomstats_log.py`` runs there): its shooting ``log`` on the first
+   ``--geomstats-pairs`` sphere pairs against certified geomanifold on the same pairs (skipped,
+   saying how to create the interpreter, without the option). A linear-basis
    manifold (K = 9) at D in {10^3, 10^5, 10^7}: the pass over P, then ``log`` per geodesic
    (target: flat in D). ``pairwise_distance`` of ``--pairwise`` flat-torus points.
    Targets: 1000 pairs within 1e-10 relative in ≤ 2 s; ≥ 100× faster than geomstats;
@@ -33,17 +36,20 @@
 
 All timings: ``torch.set_num_threads(2)`` (override with ``--threads``), one warm-up, median of
 repeats. Usage: ``python benchmarks/bench_geometry.py [--quick] [--threads N] [--geodesics [--pairs N]
-[--surfaces torus sphere]]``.
+[--surfaces torus sphere] [--geomstats-python PATH]]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
 import os
 import platform
 import statistics
+import subprocess
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -244,9 +250,12 @@ def _closed_form(kind: str, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
     return (torch.remainder(s1 - s0 + math.pi, 2 * math.pi) - math.pi).norm(dim=-1)
 
 
-def geodesic_pairs(kind: str, count: int, seed: int, backend: str | None = None) -> dict:
-    """Certified distances of ``count`` random pairs in one batch, against the closed form; with
-    ``backend``, after ``compile_geodesics(backend)`` and a first call on 2 pairs (timed apart)."""
+def geodesic_pairs(
+    kind: str, count: int, seed: int, backend: str | None = None, first: int | None = None
+) -> dict:
+    """Certified distances of ``count`` random pairs (or the ``first`` of them) in one batch, against
+    the closed form; with ``backend``, after ``compile_geodesics(backend)`` and a first call on 2 pairs
+    (timed apart)."""
     manifold = gm.Sphere(1.0) if kind == "sphere" else gm.FlatTorus()
     compile_wall = float("nan")  # wall: inductor compiles in worker processes
     if backend is not None:
@@ -254,6 +263,7 @@ def geodesic_pairs(kind: str, count: int, seed: int, backend: str | None = None)
         manifold.compile_geodesics(backend).shortest_geodesics(*_pairs(kind, 2, seed + 1))
         compile_wall = time.perf_counter() - start
     s0, s1 = _pairs(kind, count, seed)
+    s0, s1 = s0[:first], s1[:first]
     solve_calls = [0]
     acceleration = manifold.geodesic_acceleration
 
@@ -273,7 +283,7 @@ def geodesic_pairs(kind: str, count: int, seed: int, backend: str | None = None)
     reasons = Counter(reason.split(";")[0][:70] for reason in result.reasons.values())
     return {
         "kind": kind,
-        "pairs": count,
+        "pairs": len(s0),
         "time": elapsed,
         "cpu": cpu,
         "compile_wall": compile_wall,
@@ -309,19 +319,88 @@ def certification_floor(manifold: gm.EmbeddedManifold, s: torch.Tensor, v: torch
     return time.process_time() - cpu, calls[0]
 
 
-def geomstats_log(count: int, seed: int) -> str:
-    """Time geomstats' sphere ``log`` on the same pairs, or say why it is skipped."""
-    os.environ.setdefault("GEOMSTATS_BACKEND", "pytorch")
-    try:
-        from geomstats.geometry.hypersphere import Hypersphere
-    except Exception as err:  # absent, or it fails to import (e.g. with numpy 2)
-        return f"skipped: geomstats does not import here ({type(err).__name__}: {err})"
-    sphere = Hypersphere(2)
+GEOMSTATS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "geomstats_log.py")
+GEOMSTATS_SETUP = 'python3.11 -m venv GSENV && GSENV/bin/pip install "numpy<2" autograd geomstats==2.8.0'
+
+
+def _geomstats_env() -> dict:
+    """Environment of the geomstats interpreter: autograd backend, one BLAS thread, no PYTHONPATH."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(
+        GEOMSTATS_BACKEND="autograd", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1"
+    )
+    return env
+
+
+def check_geomstats_python(path: str) -> str | None:
+    """One line saying why ``--geomstats-python path`` is unusable, or None when geomstats imports there."""
+    valid = f"an interpreter where geomstats imports on the autograd backend (create one: {GEOMSTATS_SETUP})"
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        return f"--geomstats-python: {path!r} is not an executable file; give {valid}"
+    probe = subprocess.run(
+        [path, "-c", "import geomstats.geometry.hypersphere"],
+        env=_geomstats_env(),
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"--geomstats-python: geomstats does not import with {path!r} ({last}); give {valid}"
+    return None
+
+
+def geomstats_log(python: str | None, count: int, subset: int, seed: int, sphere_row: dict | None) -> str:
+    """geomstats' ``log`` (``benchmarks/geomstats_log.py`` run by ``python``) on the first ``subset``
+    of the sphere pairs, side by side with certified ``shortest_geodesics`` on the same pairs."""
+    if python is None:
+        return f"geomstats: skipped (give --geomstats-python PATH; create it: {GEOMSTATS_SETUP})"
     s0, s1 = _pairs("sphere", count, seed)
-    x0, x1 = gm.Sphere(1.0).point(s0), gm.Sphere(1.0).point(s1)
-    start = time.perf_counter()
-    sphere.metric.log(x1, x0)
-    return f"geomstats Hypersphere(2).metric.log on {count} pairs: {time.perf_counter() - start:.3f} s"
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as pairs:
+        json.dump({"s0": s0.tolist(), "s1": s1.tolist()}, pairs)
+        pairs.flush()
+        done = subprocess.run(
+            [python, GEOMSTATS_SCRIPT, pairs.name, "--subset", str(subset)],
+            env=_geomstats_env(),
+            capture_output=True,
+            text=True,
+        )
+    if done.returncode != 0:
+        return f"geomstats: the script failed ({(done.stderr.strip().splitlines() or ['no message'])[-1]})"
+    theirs = json.loads(done.stdout)
+    n = theirs["default"]["pairs"]
+    ours = geodesic_pairs("sphere", count, seed, first=n)
+    ours_per_pair = ours["time"] / n
+    lines = [
+        f"geomstats {theirs['geomstats']} ({theirs['backend']}, numpy {theirs['numpy']}), ImmersedSet "
+        f"sphere with its PullbackMetric, log = LogShootingSolver (L-BFGS-B), on the first {n} pairs:"
+    ]
+    for key in ("default", "per_pair_problems", "rk4"):
+        if key not in theirs:
+            continue
+        row = theirs[key]
+        line = (
+            f"     exp with {row['exp']}, {row['problems']}: {row['per_pair']:.2f} s per pair wall "
+            f"({row['cpu_per_pair']:.2f} s CPU), "
+            f"max relative error {row['max_rel']:.1e}, endpoint residual {row['max_residual']:.1e}, "
+            f"{row['iterations']} iterations, {row['evaluations']} evaluations ({row['message']}); "
+            f"geomanifold on the same {n} pairs {ours_per_pair * 1e3:.1f} ms per pair "
+            f"({row['per_pair'] / ours_per_pair:.0f}x, max relative error {ours['max_rel']:.1e}, "
+            f"{ours['certified']}/{n} certified)"
+        )
+        if sphere_row is not None:
+            batch = sphere_row["time"] / sphere_row["pairs"]
+            line += (
+                f", in the {sphere_row['pairs']}-pair batch {batch * 1e3:.1f} ms per pair "
+                f"({row['per_pair'] / batch:.0f}x, max relative error {sphere_row['max_rel']:.1e})"
+            )
+        lines.append(line)
+    closed = theirs["closed_form"]
+    lines.append(
+        f"     for context, the closed form Hypersphere(2).metric.log (not a solver) on all "
+        f"{closed['pairs']} pairs in R^3: {closed['per_pair'] * 1e6:.1f} µs per pair, "
+        f"max relative error {closed['max_rel']:.1e}"
+    )
+    return "\n".join(lines)
 
 
 def linear_basis_geodesics(dims: list[int], count: int, seed: int) -> list[dict]:
@@ -427,8 +506,11 @@ def geodesic_report(args: argparse.Namespace) -> None:
     print(f"\n3. Geodesics, {torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.1f}")
     print(f"   first call in this process (2 sphere pairs, warm-up): {first_call(args.seed):.2f} s CPU")
     right_hand_side_rows(args.seed)
+    sphere_row = None
     for kind in args.surfaces:
         row = geodesic_pairs(kind, args.pairs, args.seed, args.compile)
+        if kind == "sphere" and args.compile is None:
+            sphere_row = row
         name = "flat torus" if kind == "torus" else "polar sphere, θ in [0.3, π − 0.3]"
         if args.compile:
             first = row["compile_wall"]
@@ -444,7 +526,9 @@ def geodesic_report(args: argparse.Namespace) -> None:
             f"not certified: {row['reasons'] or 'none'}",
             flush=True,
         )
-    print(f"   {geomstats_log(args.pairs, args.seed)}")
+    print(
+        f"   {geomstats_log(args.geomstats_python, args.pairs, args.geomstats_pairs, args.seed, sphere_row)}"
+    )
     if args.surfaces != ["torus", "sphere"]:
         return
     print("   linear-basis manifold K = 9, certified log of 10 pairs:")
@@ -482,7 +566,23 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="part 3: random pairs with compile_geodesics(BACKEND) (compile time reported apart)",
     )
+    parser.add_argument(
+        "--geomstats-python",
+        default=None,
+        metavar="PATH",
+        help="part 3: an interpreter where geomstats 2.8 imports (NumPy < 2), to time its log side by side",
+    )
+    parser.add_argument(
+        "--geomstats-pairs",
+        type=int,
+        default=2,
+        help="sphere pairs given to geomstats' solver (default 2, ~1 min each)",
+    )
     args = parser.parse_args(argv)
+    if args.geomstats_pairs < 1:
+        parser.error(f"--geomstats-pairs must be a positive number of pairs, got {args.geomstats_pairs}")
+    if args.geomstats_python is not None and (problem := check_geomstats_python(args.geomstats_python)):
+        parser.error(problem)
     if args.geodesics:
         torch.set_num_threads(args.geodesic_threads)
         started = time.perf_counter()
