@@ -7,8 +7,10 @@ import torch
 
 import geomanifold as gm
 from geomanifold.bases import Fourier, TensorProduct
+from geomanifold.chart import Chart, Interval, Periodic
 from geomanifold.geometry import geodesics
 from geomanifold.geometry.geodesics import GeodesicError
+from geomanifold.geometry.local import solve_metric
 
 F64 = torch.float64
 TWO_PI = 2 * math.pi
@@ -265,3 +267,62 @@ def test_random_polar_pairs_are_great_circles():
     result = sphere.shortest_geodesics(s0, s1)
     assert result.converged.all() and not result.reasons and (result.residual <= 1e-10).all()
     torch.testing.assert_close(result.length, great_circle(sphere, s0, s1), rtol=1e-10, atol=0)
+
+
+class FlatTorus3(gm.EmbeddedManifold):
+    """The flat 3-torus ``(cos a, sin a, cos b, sin b, cos c, sin c)`` in R⁶ (m = 3)."""
+
+    dim = 3
+
+    def __init__(self):
+        super().__init__(Chart([Periodic(TWO_PI)] * 3))
+
+    def phi(self, s):
+        return torch.cat([torch.cos(s), torch.sin(s)], dim=-1)
+
+
+class ThreeSphere(gm.EmbeddedManifold):
+    """The unit sphere S³ in R⁴ in hyperspherical coordinates ``(ψ, θ, φ)`` (m = 3)."""
+
+    dim = 3
+
+    def __init__(self):
+        super().__init__(Chart([Interval(0, math.pi), Interval(0, math.pi), Periodic(TWO_PI)]))
+
+    def phi(self, s):
+        psi, theta, phi = s[..., 0], s[..., 1], s[..., 2]
+        return torch.stack(
+            [
+                torch.cos(psi),
+                torch.sin(psi) * torch.cos(theta),
+                torch.sin(psi) * torch.sin(theta) * torch.cos(phi),
+                torch.sin(psi) * torch.sin(theta) * torch.sin(phi),
+            ],
+            -1,
+        )
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
+def test_metric_solve_matches_a_dense_solve_and_is_nan_where_singular(m):
+    # m <= 3 solves by cofactors, m = 4 by LAPACK: both against torch.linalg.solve
+    a = torch.randn(20, m, m, generator=torch.Generator().manual_seed(m), dtype=F64)
+    g = a @ a.mT + 0.1 * torch.eye(m, dtype=F64)
+    g[0] = torch.outer(a[0, 0], a[0, 0])  # rank one: singular for m > 1
+    g[0, 0, 0] = 0 if m == 1 else g[0, 0, 0]
+    b = torch.randn(20, m, generator=torch.Generator().manual_seed(10 + m), dtype=F64)
+    solved = solve_metric(g, b)
+    assert torch.isnan(solved[0]).all()
+    torch.testing.assert_close(solved[1:], torch.linalg.solve(g[1:], b[1:]), rtol=1e-12, atol=1e-12)
+
+
+def test_three_dimensional_charts_flat_and_curved():
+    flat = FlatTorus3()
+    s0 = torch.stack([uniform(6, 0, TWO_PI, 20 + i) for i in range(3)], -1)
+    s1 = torch.stack([uniform(6, 0, TWO_PI, 30 + i) for i in range(3)], -1)
+    torch.testing.assert_close(flat.distance(s0, s1), wrapped_euclidean(s0, s1), rtol=1e-12, atol=0)
+    sphere = ThreeSphere()
+    s0 = torch.stack([uniform(6, 0.6, 2.5, 40), uniform(6, 0.6, 2.5, 41), uniform(6, 0, TWO_PI, 42)], -1)
+    s1 = s0 + torch.stack([uniform(6, -0.4, 0.4, 43 + i) for i in range(3)], -1)
+    x0, x1 = sphere.point(s0), sphere.point(s1)
+    great = torch.arccos((x0 * x1).sum(-1).clamp(-1, 1))
+    torch.testing.assert_close(sphere.distance(s0, s1), great, rtol=1e-10, atol=0)
