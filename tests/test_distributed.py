@@ -75,10 +75,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def spawn_workers(out: str, attempts: int = 3) -> None:
+    """Run the workers; a worker killed by a signal is retried on a fresh port (gloo's TCP transport
+    can abort while the ranks connect, pytorch/gloo#514), an exception raised in a worker is not."""
+    for attempt in range(attempts):
+        try:
+            mp.spawn(worker, args=(free_port(), out), nprocs=WORLD, join=True)
+            return
+        except mp.ProcessExitedException:
+            if attempt == attempts - 1:
+                raise
+
+
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo")
 def test_ddp_two_gloo_processes_match_single_process(tmp_path):
     out = str(tmp_path / "ddp")
-    mp.spawn(worker, args=(free_port(), out), nprocs=WORLD, join=True)
+    spawn_workers(out)
 
     single = make_model()
     before = {k: v.clone() for k, v in single.state_dict().items()}
