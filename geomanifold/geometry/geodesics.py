@@ -27,7 +27,7 @@ reported with the reason.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -209,6 +209,11 @@ def chart_line_length(manifold: EmbeddedManifold, start: Tensor, delta: Tensor) 
     return torch.einsum("q,q...->...", w, _norm(delta.expand_as(points), _metric(manifold, points)))
 
 
+def _tile(x: Tensor, groups: int) -> Tensor:
+    """``x: (n, ...)`` repeated for ``groups`` groups of rows: ``(groups · n, ...)``."""
+    return x.expand(groups, *x.shape).reshape(-1, *x.shape[1:])
+
+
 def _candidates(manifold: EmbeddedManifold, s0: Tensor, s1: Tensor) -> Tensor:
     """Chart displacements to every wrap-around of ``s1`` (short and long way round each periodic
     coordinate): ``(C, N, m)``, ``C = 2^(number of periodic coordinates)``."""
@@ -230,6 +235,14 @@ class _Shots:
     converged: Tensor
     left: Tensor  # some trajectory of this row left the chart
     beyond_conjugate: Tensor  # det(∂ exp / ∂ v) < 0 at the returned v: past a conjugate point
+
+    def take(self, rows: Tensor) -> _Shots:
+        """The same fields for ``rows`` only."""
+        return _Shots(*(getattr(self, f.name)[rows] for f in fields(self)))
+
+    def lengths(self, g0: Tensor) -> Tensor:
+        """``|v|_g(s0)`` of the converged rows, ``inf`` elsewhere: ``(M,)``."""
+        return _norm(self.velocity.nan_to_num(), g0).masked_fill(~self.converged, float("inf"))
 
 
 def _residual(miss: Tensor, target: Tensor, g1: Tensor, length: Tensor) -> Tensor:
@@ -441,23 +454,22 @@ def shortest_geodesics(
     lines = chart_line_length(manifold, s0.expand_as(delta), delta)  # (C, n)
     bound = lines.amin(0)
     g0, g1 = _metric(manifold, s0), _metric(manifold, s1)
-    tile = lambda x: x.expand(groups, *x.shape).reshape(-1, *x.shape[1:])  # noqa: E731
     targets = s0 + delta
-    guess = _energy_initial_velocity(manifold, tile(s0), targets.reshape(-1, m))
+    guess = _energy_initial_velocity(manifold, _tile(s0, groups), targets.reshape(-1, m))
     loose_tol = max(tol, LOOSE_RESIDUAL)
     shots = _shoot(
         manifold,
-        tile(s0),
+        _tile(s0, groups),
         targets.reshape(-1, m),
         guess,
-        tile(g0),
-        tile(g1),
+        _tile(g0, groups),
+        _tile(g1, groups),
         bound,
         groups,
         loose_tol,
         max_iter,
     )
-    loose = _norm(shots.velocity.nan_to_num(), tile(g0)).masked_fill(~shots.converged, float("inf"))
+    loose = shots.lengths(_tile(g0, groups))
     shortest = loose.view(groups, n).amin(0)
     # pairs without a geodesic that can be certified are shot once more, towards the nearest
     # candidate, from a more converged energy minimiser of their own (one more group of rows) ...
@@ -478,16 +490,15 @@ def shortest_geodesics(
         torch.cat([shots.beyond_conjugate, nothing]),
     )
     groups += 1
-    tile = lambda x: x.expand(groups, *x.shape).reshape(-1, *x.shape[1:])  # noqa: E731
     active = torch.cat([refine, retry])
     if active.any():
         second = _shoot(
             manifold,
-            tile(s0),
+            _tile(s0, groups),
             torch.cat([targets.reshape(-1, m), nearest]),
             torch.cat([shots.velocity[:-n].nan_to_num(), extra]),
-            tile(g0),
-            tile(g1),
+            _tile(g0, groups),
+            _tile(g1, groups),
             bound,
             groups,
             tol,
@@ -502,20 +513,13 @@ def shortest_geodesics(
             shots.left | second.left,
             shots.beyond_conjugate | second.beyond_conjugate,
         )
-    lengths = _norm(shots.velocity.nan_to_num(), tile(g0)).masked_fill(~shots.converged, float("inf"))
-    length, best = lengths.view(groups, n).min(0)
+    length, best = shots.lengths(_tile(g0, groups)).view(groups, n).min(0)
     pick = lambda x: x.view(groups, n, *x.shape[1:])[best, torch.arange(n)]  # noqa: E731
     velocity, residual = pick(shots.velocity), pick(shots.residual)
     certified = torch.isfinite(length) & (length <= bound * (1 + LINE_MARGIN))
     reasons = {}
     for i in (~certified).nonzero().squeeze(1).tolist():
-        rows = torch.arange(groups, device=s0.device) * n + i
-        pair = _Shots(
-            *(
-                getattr(shots, f)[rows]
-                for f in ("velocity", "residual", "converged", "left", "beyond_conjugate")
-            )
-        )
+        pair = shots.take(torch.arange(groups, device=s0.device) * n + i)
         reasons[i] = _reason(manifold, pair, length[i], bound[i], tol, max_iter)
     nan = torch.tensor(float("nan"), dtype=s0.dtype, device=s0.device)
     velocity = torch.where(certified[:, None], velocity, nan)
